@@ -1,0 +1,56 @@
+//! [`Logs`]: the named figures of a batch or an epoch.
+
+use serde::{Deserialize, Serialize};
+
+/// Named values in the order they were first inserted: `loss`, the metrics,
+/// then `val_loss`, the validation metrics and `learning_rate`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Logs {
+    entries: Vec<(String, f64)>,
+}
+
+impl Logs {
+    /// Empty logs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value of `key`, if logged.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// Sets `key` to `value`, keeping its place if it is already logged.
+    pub fn insert(&mut self, key: impl Into<String>, value: f64) {
+        let key = key.into();
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// `(key, value)` pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is logged.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}

@@ -1,0 +1,178 @@
+//! The crate's error type.
+//!
+//! Every fallible call returns [`Result`]. The variants carry data rather than
+//! pre-formatted strings, so a caller can match on them, and their messages
+//! say what was expected and what came.
+
+use std::path::PathBuf;
+
+/// Shorthand for `std::result::Result<T, kerust::Error>`.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in kerust.
+///
+/// Library code returns one of these for anything a caller can pass in; it
+/// panics only on a broken internal invariant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An array had a shape other than the one a layer, loss or call needs.
+    #[error("`{layer}` expected shape {expected}, got {got}")]
+    ShapeMismatch {
+        /// The layer, loss or function that checked the shape.
+        layer: String,
+        /// The shape it wanted, e.g. `(batch, 784)`.
+        expected: String,
+        /// The shape it received.
+        got: String,
+    },
+
+    /// A class label was negative, not an integer, or not below the number
+    /// of classes.
+    #[error(
+        "label {label} at index {index} is out of range: expected an integer \
+         in [0, {classes})"
+    )]
+    LabelOutOfRange {
+        /// Position of the sample in the batch or data set.
+        index: usize,
+        /// The label as received.
+        label: f64,
+        /// Number of classes the model predicts.
+        classes: usize,
+    },
+
+    /// A call received no samples.
+    #[error("`{what}` is empty: expected at least one sample")]
+    EmptyData {
+        /// What was empty (`x`, `validation_data`, ...).
+        what: String,
+    },
+
+    /// `fit`, `evaluate` or `predict` was called before `compile`.
+    #[error("the model is not compiled: call `compile` before `{call}`")]
+    NotCompiled {
+        /// The call that needs a compiled model.
+        call: String,
+    },
+
+    /// A layer or model was used before its weights exist.
+    #[error(
+        "`{layer}` is not built: give the model an input shape or call it on \
+         data first"
+    )]
+    NotBuilt {
+        /// The layer or model name.
+        layer: String,
+    },
+
+    /// An argument or option has a value that cannot be used.
+    #[error("invalid `{name}` = {value}: {reason}")]
+    InvalidArgument {
+        /// The argument's name, as in the API.
+        name: String,
+        /// The value received.
+        value: String,
+        /// Why it is refused, and what is accepted.
+        reason: String,
+    },
+
+    /// Training produced a loss that is NaN or infinite.
+    #[error("non-finite loss {loss} at epoch {epoch}, step {step}")]
+    NonFiniteLoss {
+        /// Epoch, counted from one as shown to users.
+        epoch: usize,
+        /// Step within the epoch, counted from one.
+        step: usize,
+        /// The loss value.
+        loss: f64,
+    },
+
+    /// Reading or writing a file failed.
+    #[error("I/O error on `{}`: {source}", path.display())]
+    Io {
+        /// The file or folder involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A file was read but its contents are not what the format requires.
+    #[error("bad file `{}`: {what}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it, with the numbers.
+        what: String,
+    },
+
+    /// A callback asked for a value that the logs do not hold.
+    #[error("`{callback}` monitors `{key}`, which is not logged; available: {available}")]
+    MissingMetric {
+        /// The callback that monitors the key.
+        callback: String,
+        /// The missing key.
+        key: String,
+        /// The keys that do exist, comma separated.
+        available: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Format`] for `path`.
+    pub fn format(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            what: what.into(),
+        }
+    }
+
+    /// An [`Error::InvalidArgument`].
+    pub fn invalid(
+        name: impl Into<String>,
+        value: impl std::fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::InvalidArgument {
+            name: name.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::ShapeMismatch`], formatting both shapes as Keras does,
+    /// e.g. `(None, 784)` where the batch size is free.
+    pub fn shape(layer: impl Into<String>, expected: impl Into<String>, got: &[usize]) -> Self {
+        Error::ShapeMismatch {
+            layer: layer.into(),
+            expected: expected.into(),
+            got: format_shape(got),
+        }
+    }
+}
+
+/// Formats a shape as a tuple, `(32, 28, 28, 1)`.
+pub fn format_shape(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    if parts.len() == 1 {
+        format!("({},)", parts[0])
+    } else {
+        format!("({})", parts.join(", "))
+    }
+}
+
+/// Formats a per-sample shape with a free batch axis, `(None, 28, 28, 1)`.
+pub fn format_batch_shape(shape: &[usize]) -> String {
+    let mut parts = vec!["None".to_string()];
+    parts.extend(shape.iter().map(|d| d.to_string()));
+    format!("({})", parts.join(", "))
+}

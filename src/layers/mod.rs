@@ -1,0 +1,162 @@
+//! Layers: the [`Layer`] trait and the layers kerust ships.
+//!
+//! A layer maps a batch of inputs to a batch of outputs (`forward`) and
+//! a gradient of the loss with respect to its outputs back to its inputs
+//! (`backward`), keeping the gradient of its own weights for the optimizer.
+//! Shapes given to and returned by [`Layer::build`] leave out the batch axis,
+//! as Keras does; arrays given to `forward` and `backward` have it first.
+//!
+//! Layers from another crate implement the same trait; see the tutorial
+//! chapter on writing your own layer.
+
+mod activation;
+mod dense;
+mod flatten;
+
+pub use activation::{ReLU, Softmax};
+pub use dense::Dense;
+pub use flatten::Flatten;
+
+use ndarray::{ArrayD, ArrayViewD};
+use rand::RngCore;
+
+use crate::Result;
+
+/// A layer of a [`Sequential`](crate::model::Sequential) model.
+///
+/// The model owns the arrays: it hands `forward` an output buffer to fill
+/// (kept from batch to batch, so a layer allocates nothing in the steady
+/// state) and hands `backward` the input and output of the last forward pass,
+/// so a layer need not keep copies of them.
+pub trait Layer: Send + Sync {
+    /// The layer's type as Keras names it, e.g. `"Dense"`.
+    fn class_name(&self) -> &str;
+
+    /// The layer's name, unique within a model, e.g. `"dense_1"`. Empty
+    /// until the model names it.
+    fn name(&self) -> &str;
+
+    /// Sets the layer's name; the model calls this when the layer is added
+    /// with an empty name.
+    fn set_name(&mut self, name: String);
+
+    /// Creates the weights for inputs of `input_shape` (batch axis left out)
+    /// and returns the output shape. Random initial values come from `rng`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) when the layer
+    /// cannot take inputs of that shape.
+    fn build(&mut self, input_shape: &[usize], rng: &mut dyn RngCore) -> Result<Vec<usize>>;
+
+    /// Computes the output for a batch. `output` may hold anything on entry,
+    /// of any shape; the layer gives it the output's shape (reusing its
+    /// memory when the shape is unchanged) and fills it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotBuilt`](crate::Error::NotBuilt) before `build`, and
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for an input of
+    /// another shape than the one built for.
+    fn forward(
+        &self,
+        input: ArrayViewD<'_, f32>,
+        output: &mut ArrayD<f32>,
+        training: bool,
+    ) -> Result<()>;
+
+    /// Back-propagates `grad_output`, the gradient of the loss with respect
+    /// to `output`. Stores the gradient of each weight (replacing the last
+    /// one) and, when `grad_input` is given, writes the gradient with respect
+    /// to `input` into it, shaped like `input`. The model passes `None` for
+    /// the first layer, whose input gradient nobody needs.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](Layer::forward).
+    fn backward(
+        &mut self,
+        input: ArrayViewD<'_, f32>,
+        output: ArrayViewD<'_, f32>,
+        grad_output: ArrayViewD<'_, f32>,
+        grad_input: Option<&mut ArrayD<f32>>,
+    ) -> Result<()>;
+
+    /// The weights, named as in Keras (`"kernel"`, `"bias"`), in a fixed
+    /// order. Empty for layers without weights and before `build`.
+    fn weights(&self) -> Vec<(String, ArrayViewD<'_, f32>)> {
+        Vec::new()
+    }
+
+    /// Replaces the weights, given in the order of [`weights`](Layer::weights).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) when a count or
+    /// shape differs from the layer's.
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        if weights.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::Error::ShapeMismatch {
+                layer: self.name().to_string(),
+                expected: "no weights".to_string(),
+                got: format!("{} arrays", weights.len()),
+            })
+        }
+    }
+
+    /// Calls `visit(values, gradients)` once per trainable weight, in the
+    /// order of [`weights`](Layer::weights), with the gradients stored by the
+    /// last `backward`. The optimizer updates `values` in place.
+    fn visit_parameters(&mut self, visit: &mut dyn FnMut(&mut [f32], &[f32])) {
+        let _ = visit;
+    }
+
+    /// Number of weights, as `summary()` counts them.
+    fn param_count(&self) -> usize {
+        self.weights().iter().map(|(_, w)| w.len()).sum()
+    }
+
+    /// The layer's configuration, enough to make it again with
+    /// [`LayerRegistry`](crate::saving::LayerRegistry) (weights aside).
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "name": self.name() })
+    }
+
+    /// Whether the layer ends in a softmax over the last axis (Dense with a
+    /// softmax activation, or [`Softmax`]). The model then fuses it with a
+    /// cross-entropy loss, which is exact and stable for any logits.
+    fn ends_in_softmax(&self) -> bool {
+        false
+    }
+
+    /// Back-propagates a gradient given with respect to the logits that
+    /// entered the final softmax, skipping the softmax's own Jacobian. Only
+    /// called when [`ends_in_softmax`](Layer::ends_in_softmax) is true.
+    ///
+    /// # Errors
+    ///
+    /// As [`backward`](Layer::backward); the default refuses the call.
+    fn backward_from_logits(
+        &mut self,
+        input: ArrayViewD<'_, f32>,
+        grad_logits: ArrayViewD<'_, f32>,
+        grad_input: Option<&mut ArrayD<f32>>,
+    ) -> Result<()> {
+        let _ = (input, grad_logits, grad_input);
+        Err(crate::Error::invalid(
+            "backward_from_logits",
+            self.name(),
+            "this layer does not end in a softmax",
+        ))
+    }
+}
+
+/// Gives `array` the shape `shape`, keeping its memory when the shape is
+/// already right. Layers call it on the `output` and `grad_input` buffers.
+pub fn resize(array: &mut ArrayD<f32>, shape: &[usize]) {
+    if array.shape() != shape {
+        *array = ArrayD::zeros(shape);
+    }
+}

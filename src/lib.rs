@@ -1,0 +1,7 @@
+//! kerust: a Keras-style deep-learning library for Rust.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod random;
+
+pub use error::{Error, Result};

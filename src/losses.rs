@@ -1,0 +1,445 @@
+//! Losses: how far the predictions are from the targets.
+//!
+//! Every loss is the mean over the batch of a per-sample loss, as Keras'
+//! default reduction (`sum_over_batch_size`) computes it, and gives its
+//! gradient with respect to the predictions.
+//!
+//! Cross-entropy from probabilities follows Keras: the probabilities are
+//! renormalised to sum to one and clipped to `[1e-7, 1 - 1e-7]`, so the loss
+//! of a probability 0 is `-ln(1e-7) = 16.118096`, never infinite. When the
+//! model's last layer ends in a softmax, `fit` fuses the pair and takes the
+//! gradient with respect to the logits, `(softmax - one_hot) / batch`, which
+//! is exact and stable for any logits.
+
+use ndarray::{ArrayD, ArrayViewD, Axis, Zip};
+use serde_json::json;
+
+use crate::activations::{log_softmax_row, softmax_row};
+use crate::error::format_shape;
+use crate::layers::resize;
+use crate::{Error, Result};
+
+/// Keras' fuzz factor: probabilities are clipped to `[EPSILON, 1 - EPSILON]`.
+pub const EPSILON: f32 = 1e-7;
+
+/// A loss function.
+pub trait Loss: Send + Sync {
+    /// The loss' name as Keras spells it, e.g.
+    /// `"sparse_categorical_crossentropy"`.
+    fn name(&self) -> &str;
+
+    /// The mean loss over the batch. When `gradient` is given, writes the
+    /// gradient of that mean with respect to `y_pred` into it, shaped like
+    /// `y_pred`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] when the targets do not fit the predictions
+    /// and [`Error::LabelOutOfRange`] for a bad class label.
+    fn compute(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        y_pred: ArrayViewD<'_, f32>,
+        gradient: Option<&mut ArrayD<f32>>,
+    ) -> Result<f32>;
+
+    /// For a cross-entropy over probabilities: writes the gradient of the
+    /// mean loss with respect to the logits of the softmax that made
+    /// `probs`, and returns `Some`. Other losses return `None`.
+    ///
+    /// # Errors
+    ///
+    /// As [`compute`](Loss::compute).
+    fn softmax_logits_gradient(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        probs: ArrayViewD<'_, f32>,
+        gradient: &mut ArrayD<f32>,
+    ) -> Option<Result<()>> {
+        let _ = (y_true, probs, gradient);
+        None
+    }
+
+    /// The configuration, as Keras' `get_config`.
+    fn config(&self) -> serde_json::Value {
+        json!({ "name": self.name() })
+    }
+}
+
+/// Cross-entropy between integer class labels and predicted scores.
+///
+/// `y_true` holds one label per sample, shaped `(batch,)` or `(batch, 1)`,
+/// as whole numbers in `[0, classes)`; `y_pred` is `(batch, classes)`.
+///
+/// # Examples
+///
+/// ```
+/// use kerust::losses::{Loss, SparseCategoricalCrossentropy};
+/// use ndarray::array;
+///
+/// # fn main() -> kerust::Result<()> {
+/// let loss = SparseCategoricalCrossentropy::new().from_logits(true);
+/// let logits = array![[1000.0_f32, 0.0]].into_dyn();
+/// let labels = array![1.0_f32].into_dyn();
+/// let value = loss.compute(labels.view(), logits.view(), None)?;
+/// assert_eq!(value, 1000.0);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SparseCategoricalCrossentropy {
+    from_logits: bool,
+}
+
+impl SparseCategoricalCrossentropy {
+    /// The loss over probabilities (`from_logits` false, Keras' default).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `y_pred` holds logits rather than probabilities (default
+    /// false).
+    pub fn from_logits(mut self, from_logits: bool) -> Self {
+        self.from_logits = from_logits;
+        self
+    }
+
+    fn labels(&self, y_true: &ArrayViewD<'_, f32>, y_pred: &ArrayViewD<'_, f32>) -> Result<Vec<usize>> {
+        let (batch, classes) = rows_shape(self.name(), y_pred)?;
+        let sparse_shape = y_true.ndim() == 1 || (y_true.ndim() == 2 && y_true.shape()[1] == 1);
+        if !sparse_shape || y_true.shape()[0] != batch {
+            let hint = if y_true.shape() == y_pred.shape() {
+                ": these look like one-hot rows; use `CategoricalCrossentropy` for them"
+            } else {
+                ""
+            };
+            return Err(Error::ShapeMismatch {
+                layer: self.name().into(),
+                expected: format!("integer labels ({batch},) for predictions ({batch}, {classes})"),
+                got: format!("{}{hint}", format_shape(y_true.shape())),
+            });
+        }
+        y_true.iter().enumerate().map(|(i, &v)| label_at(i, v, classes)).collect()
+    }
+}
+
+impl Loss for SparseCategoricalCrossentropy {
+    fn name(&self) -> &str {
+        "sparse_categorical_crossentropy"
+    }
+
+    fn compute(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        y_pred: ArrayViewD<'_, f32>,
+        gradient: Option<&mut ArrayD<f32>>,
+    ) -> Result<f32> {
+        let labels = self.labels(&y_true, &y_pred)?;
+        let targets = Targets::Sparse(&labels);
+        Ok(cross_entropy(&targets, &y_pred, self.from_logits, gradient))
+    }
+
+    fn softmax_logits_gradient(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        probs: ArrayViewD<'_, f32>,
+        gradient: &mut ArrayD<f32>,
+    ) -> Option<Result<()>> {
+        if self.from_logits {
+            return None;
+        }
+        Some(self.labels(&y_true, &probs).map(|labels| {
+            logits_gradient(&Targets::Sparse(&labels), &probs, gradient);
+        }))
+    }
+
+    fn config(&self) -> serde_json::Value {
+        json!({ "name": self.name(), "from_logits": self.from_logits })
+    }
+}
+
+/// Cross-entropy between one-hot (or soft) targets and predicted scores,
+/// both shaped `(batch, classes)`.
+///
+/// # Examples
+///
+/// ```
+/// use kerust::losses::{CategoricalCrossentropy, Loss};
+/// use ndarray::array;
+///
+/// # fn main() -> kerust::Result<()> {
+/// let loss = CategoricalCrossentropy::new();
+/// let probs = array![[0.0_f32, 1.0]].into_dyn();
+/// let one_hot = array![[1.0_f32, 0.0]].into_dyn();
+/// // Probability 0 is clipped to 1e-7: the loss is -ln(1e-7), not infinite.
+/// let value = loss.compute(one_hot.view(), probs.view(), None)?;
+/// assert!((value - 16.118096).abs() < 1e-5);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CategoricalCrossentropy {
+    from_logits: bool,
+}
+
+impl CategoricalCrossentropy {
+    /// The loss over probabilities (`from_logits` false, Keras' default).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `y_pred` holds logits rather than probabilities (default
+    /// false).
+    pub fn from_logits(mut self, from_logits: bool) -> Self {
+        self.from_logits = from_logits;
+        self
+    }
+
+    fn check(&self, y_true: &ArrayViewD<'_, f32>, y_pred: &ArrayViewD<'_, f32>) -> Result<()> {
+        let (batch, classes) = rows_shape(self.name(), y_pred)?;
+        if y_true.shape() != [batch, classes] {
+            let hint = if y_true.len() == batch {
+                ": these look like integer labels; use `SparseCategoricalCrossentropy` for them"
+            } else {
+                ""
+            };
+            return Err(Error::ShapeMismatch {
+                layer: self.name().into(),
+                expected: format!("one-hot targets ({batch}, {classes})"),
+                got: format!("{}{hint}", format_shape(y_true.shape())),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Loss for CategoricalCrossentropy {
+    fn name(&self) -> &str {
+        "categorical_crossentropy"
+    }
+
+    fn compute(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        y_pred: ArrayViewD<'_, f32>,
+        gradient: Option<&mut ArrayD<f32>>,
+    ) -> Result<f32> {
+        self.check(&y_true, &y_pred)?;
+        let targets = Targets::Dense(&y_true);
+        Ok(cross_entropy(&targets, &y_pred, self.from_logits, gradient))
+    }
+
+    fn softmax_logits_gradient(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        probs: ArrayViewD<'_, f32>,
+        gradient: &mut ArrayD<f32>,
+    ) -> Option<Result<()>> {
+        if self.from_logits {
+            return None;
+        }
+        Some(self.check(&y_true, &probs).map(|()| {
+            logits_gradient(&Targets::Dense(&y_true), &probs, gradient);
+        }))
+    }
+
+    fn config(&self) -> serde_json::Value {
+        json!({ "name": self.name(), "from_logits": self.from_logits })
+    }
+}
+
+/// Mean squared error: the mean over the last axis of `(y_pred - y_true)^2`,
+/// then over the batch.
+#[derive(Debug, Clone, Default)]
+pub struct MeanSquaredError;
+
+impl MeanSquaredError {
+    /// The loss.
+    pub fn new() -> Self {
+        MeanSquaredError
+    }
+}
+
+impl Loss for MeanSquaredError {
+    fn name(&self) -> &str {
+        "mean_squared_error"
+    }
+
+    fn compute(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        y_pred: ArrayViewD<'_, f32>,
+        gradient: Option<&mut ArrayD<f32>>,
+    ) -> Result<f32> {
+        let matches = y_true.shape() == y_pred.shape()
+            || (y_pred.ndim() == 2 && y_pred.shape()[1] == 1 && y_true.len() == y_pred.len());
+        if !matches || y_pred.is_empty() {
+            return Err(Error::ShapeMismatch {
+                layer: self.name().into(),
+                expected: format!("targets shaped like the predictions {}", format_shape(y_pred.shape())),
+                got: format_shape(y_true.shape()),
+            });
+        }
+        let y_true = y_true.to_shape(y_pred.raw_dim()).expect("same number of elements");
+        let count = y_pred.len() as f32;
+        let mut sum = 0.0_f64;
+        Zip::from(&y_true).and(&y_pred).for_each(|&t, &p| {
+            sum += f64::from((p - t) * (p - t));
+        });
+        if let Some(gradient) = gradient {
+            resize(gradient, y_pred.shape());
+            Zip::from(gradient).and(&y_true).and(&y_pred).for_each(|g, &t, &p| {
+                *g = 2.0 * (p - t) / count;
+            });
+        }
+        Ok((sum / f64::from(count)) as f32)
+    }
+}
+
+/// The class label at `index`, checked: a whole number in `[0, classes)`.
+///
+/// # Errors
+///
+/// [`Error::LabelOutOfRange`] otherwise.
+pub fn label_at(index: usize, value: f32, classes: usize) -> Result<usize> {
+    if value.fract() == 0.0 && value >= 0.0 && (value as usize) < classes {
+        Ok(value as usize)
+    } else {
+        Err(Error::LabelOutOfRange {
+            index,
+            label: f64::from(value),
+            classes,
+        })
+    }
+}
+
+/// The position of the largest value (the first one on ties).
+pub fn argmax(values: impl IntoIterator<Item = f32>) -> usize {
+    let mut best = (0, f32::NEG_INFINITY);
+    for (i, v) in values.into_iter().enumerate() {
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best.0
+}
+
+enum Targets<'a, 'b> {
+    Sparse(&'a [usize]),
+    Dense(&'a ArrayViewD<'b, f32>),
+}
+
+impl Targets<'_, '_> {
+    /// The target weight of class `class` for sample `row`.
+    fn weight(&self, row: usize, class: usize) -> f32 {
+        match self {
+            Targets::Sparse(labels) => f32::from(u8::from(labels[row] == class)),
+            Targets::Dense(y) => y[[row, class]],
+        }
+    }
+
+    fn row_sum(&self, row: usize) -> f32 {
+        match self {
+            Targets::Sparse(_) => 1.0,
+            Targets::Dense(y) => y.index_axis(Axis(0), row).sum(),
+        }
+    }
+}
+
+fn rows_shape(name: &str, y_pred: &ArrayViewD<'_, f32>) -> Result<(usize, usize)> {
+    if y_pred.ndim() != 2 || y_pred.shape()[0] == 0 || y_pred.shape()[1] == 0 {
+        return Err(Error::shape(name, "predictions (batch, classes)", y_pred.shape()));
+    }
+    Ok((y_pred.shape()[0], y_pred.shape()[1]))
+}
+
+/// The mean cross-entropy, and its gradient with respect to `y_pred`.
+fn cross_entropy(
+    targets: &Targets<'_, '_>,
+    y_pred: &ArrayViewD<'_, f32>,
+    from_logits: bool,
+    mut gradient: Option<&mut ArrayD<f32>>,
+) -> f32 {
+    let (batch, classes) = (y_pred.shape()[0], y_pred.shape()[1]);
+    if let Some(g) = gradient.as_deref_mut() {
+        resize(g, y_pred.shape());
+    }
+    let scale = 1.0 / batch as f32;
+    let mut row_buffer = vec![0.0_f32; classes];
+    let mut total = 0.0_f32;
+    for (r, row) in y_pred.axis_iter(Axis(0)).enumerate() {
+        let row = row.as_slice().map(<[f32]>::to_vec).unwrap_or_else(|| row.to_vec());
+        if from_logits {
+            log_softmax_row(&row, &mut row_buffer);
+            total -= (0..classes).map(|c| targets.weight(r, c) * row_buffer[c]).sum::<f32>();
+            if let Some(g) = gradient.as_deref_mut() {
+                let sum = targets.row_sum(r);
+                for c in 0..classes {
+                    let p = row_buffer[c].exp();
+                    g[[r, c]] = (p * sum - targets.weight(r, c)) * scale;
+                }
+            }
+        } else {
+            total += probs_row(targets, r, &row, gradient.as_deref_mut(), scale);
+        }
+    }
+    total * scale
+}
+
+/// Loss of one row of probabilities, Keras' way: renormalised, clipped, then
+/// `-sum(y * ln(p))`. The clip has zero gradient outside its range.
+fn probs_row(
+    targets: &Targets<'_, '_>,
+    r: usize,
+    row: &[f32],
+    gradient: Option<&mut ArrayD<f32>>,
+    scale: f32,
+) -> f32 {
+    let sum: f32 = row.iter().sum();
+    let mut loss = 0.0;
+    // dL/dq for each class, where q = p / sum is the renormalised row.
+    let mut dq = vec![0.0_f32; row.len()];
+    for (c, &p) in row.iter().enumerate() {
+        let q = p / sum;
+        let clipped = q.clamp(EPSILON, 1.0 - EPSILON);
+        let y = targets.weight(r, c);
+        loss -= y * clipped.ln();
+        if q == clipped {
+            dq[c] = -y / q;
+        }
+    }
+    if let Some(g) = gradient {
+        // q_j = p_j / S, so dL/dp_k = dq_k / S - sum_j dq_j p_j / S^2.
+        let weighted: f32 = dq.iter().zip(row).map(|(d, p)| d * p).sum::<f32>() / (sum * sum);
+        for (c, &d) in dq.iter().enumerate() {
+            g[[r, c]] = (d / sum - weighted) * scale;
+        }
+    }
+    loss
+}
+
+/// `(softmax * sum(y) - y) / batch`: the gradient of the mean cross-entropy
+/// with respect to the logits of the softmax that made `probs`.
+fn logits_gradient(targets: &Targets<'_, '_>, probs: &ArrayViewD<'_, f32>, gradient: &mut ArrayD<f32>) {
+    resize(gradient, probs.shape());
+    let scale = 1.0 / probs.shape()[0] as f32;
+    for (r, (row, mut g)) in probs.axis_iter(Axis(0)).zip(gradient.axis_iter_mut(Axis(0))).enumerate() {
+        let sum = targets.row_sum(r);
+        for (c, (&p, g)) in row.iter().zip(g.iter_mut()).enumerate() {
+            *g = (p * sum - targets.weight(r, c)) * scale;
+        }
+    }
+}
+
+/// Softmax of each row of `logits`, stable for any values.
+pub fn softmax(logits: ArrayViewD<'_, f32>) -> ArrayD<f32> {
+    let mut out = ArrayD::zeros(logits.shape());
+    let last = Axis(logits.ndim().saturating_sub(1));
+    for (row, mut out_row) in logits.lanes(last).into_iter().zip(out.lanes_mut(last)) {
+        let values = row.to_vec();
+        let mut probs = vec![0.0; values.len()];
+        softmax_row(&values, &mut probs);
+        out_row.assign(&ndarray::ArrayView1::from(&probs));
+    }
+    out
+}

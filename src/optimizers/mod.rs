@@ -1,0 +1,63 @@
+//! Optimizers: how the weights move, given their gradients.
+//!
+//! The model calls [`Optimizer::begin_step`] once per training step, then
+//! [`Optimizer::update`] once per trainable weight, numbering the weights
+//! (`slot`) in the same order at every step. Per-weight state such as Adam's
+//! moments lives in the optimizer, keyed by slot, and is saved with the model
+//! in a checkpoint.
+
+mod adam;
+mod sgd;
+
+pub use adam::Adam;
+pub use sgd::Sgd;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// The state of an optimizer, as saved in a checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerState {
+    /// Steps taken so far.
+    pub iterations: u64,
+    /// Named per-slot arrays, e.g. `("m", 0, [...])` for Adam's first moment
+    /// of weight 0.
+    pub slots: Vec<(String, usize, Vec<f32>)>,
+}
+
+/// Updates weights from their gradients.
+pub trait Optimizer: Send {
+    /// The optimizer's name as Keras spells it, e.g. `"adam"`.
+    fn name(&self) -> &str;
+
+    /// The current learning rate.
+    fn learning_rate(&self) -> f32;
+
+    /// Sets the learning rate used from the next step on.
+    fn set_learning_rate(&mut self, learning_rate: f32);
+
+    /// Starts a training step (Adam counts its iterations here).
+    fn begin_step(&mut self);
+
+    /// Updates the weight numbered `slot` in place from its gradient.
+    fn update(&mut self, slot: usize, value: &mut [f32], gradient: &[f32]);
+
+    /// Steps taken so far.
+    fn iterations(&self) -> u64;
+
+    /// The state to save in a checkpoint.
+    fn state(&self) -> OptimizerState;
+
+    /// Restores a state saved by [`state`](Optimizer::state).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Format`](crate::Error::Format) or
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when the
+    /// state does not belong to this kind of optimizer.
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()>;
+
+    /// The configuration (hyperparameters), as Keras' `get_config`.
+    fn config(&self) -> serde_json::Value;
+}
