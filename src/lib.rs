@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod io;
 pub mod random;
 
 pub use error::{Error, Result};
