@@ -57,6 +57,9 @@ mod tests {
     #[test]
     fn a_missing_folder_is_an_io_error_naming_the_path() {
         let err = write_atomic("/nonexistent-folder/x.txt", b"x").unwrap_err();
-        assert!(err.to_string().contains("/nonexistent-folder/x.txt"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent-folder/x.txt"),
+            "{err}"
+        );
     }
 }

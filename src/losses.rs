@@ -104,7 +104,11 @@ impl SparseCategoricalCrossentropy {
         self
     }
 
-    fn labels(&self, y_true: &ArrayViewD<'_, f32>, y_pred: &ArrayViewD<'_, f32>) -> Result<Vec<usize>> {
+    fn labels(
+        &self,
+        y_true: &ArrayViewD<'_, f32>,
+        y_pred: &ArrayViewD<'_, f32>,
+    ) -> Result<Vec<usize>> {
         let (batch, classes) = rows_shape(self.name(), y_pred)?;
         let sparse_shape = y_true.ndim() == 1 || (y_true.ndim() == 2 && y_true.shape()[1] == 1);
         if !sparse_shape || y_true.shape()[0] != batch {
@@ -119,7 +123,11 @@ impl SparseCategoricalCrossentropy {
                 got: format!("{}{hint}", format_shape(y_true.shape())),
             });
         }
-        y_true.iter().enumerate().map(|(i, &v)| label_at(i, v, classes)).collect()
+        y_true
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| label_at(i, v, classes))
+            .collect()
     }
 }
 
@@ -276,11 +284,16 @@ impl Loss for MeanSquaredError {
         if !matches || y_pred.is_empty() {
             return Err(Error::ShapeMismatch {
                 layer: self.name().into(),
-                expected: format!("targets shaped like the predictions {}", format_shape(y_pred.shape())),
+                expected: format!(
+                    "targets shaped like the predictions {}",
+                    format_shape(y_pred.shape())
+                ),
                 got: format_shape(y_true.shape()),
             });
         }
-        let y_true = y_true.to_shape(y_pred.raw_dim()).expect("same number of elements");
+        let y_true = y_true
+            .to_shape(y_pred.raw_dim())
+            .expect("same number of elements");
         let count = y_pred.len() as f32;
         let mut sum = 0.0_f64;
         Zip::from(&y_true).and(&y_pred).for_each(|&t, &p| {
@@ -288,9 +301,12 @@ impl Loss for MeanSquaredError {
         });
         if let Some(gradient) = gradient {
             resize(gradient, y_pred.shape());
-            Zip::from(gradient).and(&y_true).and(&y_pred).for_each(|g, &t, &p| {
-                *g = 2.0 * (p - t) / count;
-            });
+            Zip::from(gradient)
+                .and(&y_true)
+                .and(&y_pred)
+                .for_each(|g, &t, &p| {
+                    *g = 2.0 * (p - t) / count;
+                });
         }
         Ok((sum / f64::from(count)) as f32)
     }
@@ -348,7 +364,11 @@ impl Targets<'_, '_> {
 
 fn rows_shape(name: &str, y_pred: &ArrayViewD<'_, f32>) -> Result<(usize, usize)> {
     if y_pred.ndim() != 2 || y_pred.shape()[0] == 0 || y_pred.shape()[1] == 0 {
-        return Err(Error::shape(name, "predictions (batch, classes)", y_pred.shape()));
+        return Err(Error::shape(
+            name,
+            "predictions (batch, classes)",
+            y_pred.shape(),
+        ));
     }
     Ok((y_pred.shape()[0], y_pred.shape()[1]))
 }
@@ -368,10 +388,12 @@ fn cross_entropy(
     let mut row_buffer = vec![0.0_f32; classes];
     let mut total = 0.0_f32;
     for (r, row) in y_pred.axis_iter(Axis(0)).enumerate() {
-        let row = row.as_slice().map(<[f32]>::to_vec).unwrap_or_else(|| row.to_vec());
+        let row: Vec<f32> = row.iter().copied().collect();
         if from_logits {
             log_softmax_row(&row, &mut row_buffer);
-            total -= (0..classes).map(|c| targets.weight(r, c) * row_buffer[c]).sum::<f32>();
+            total -= (0..classes)
+                .map(|c| targets.weight(r, c) * row_buffer[c])
+                .sum::<f32>();
             if let Some(g) = gradient.as_deref_mut() {
                 let sum = targets.row_sum(r);
                 for c in 0..classes {
@@ -420,10 +442,18 @@ fn probs_row(
 
 /// `(softmax * sum(y) - y) / batch`: the gradient of the mean cross-entropy
 /// with respect to the logits of the softmax that made `probs`.
-fn logits_gradient(targets: &Targets<'_, '_>, probs: &ArrayViewD<'_, f32>, gradient: &mut ArrayD<f32>) {
+fn logits_gradient(
+    targets: &Targets<'_, '_>,
+    probs: &ArrayViewD<'_, f32>,
+    gradient: &mut ArrayD<f32>,
+) {
     resize(gradient, probs.shape());
     let scale = 1.0 / probs.shape()[0] as f32;
-    for (r, (row, mut g)) in probs.axis_iter(Axis(0)).zip(gradient.axis_iter_mut(Axis(0))).enumerate() {
+    for (r, (row, mut g)) in probs
+        .axis_iter(Axis(0))
+        .zip(gradient.axis_iter_mut(Axis(0)))
+        .enumerate()
+    {
         let sum = targets.row_sum(r);
         for (c, (&p, g)) in row.iter().zip(g.iter_mut()).enumerate() {
             *g = (p * sum - targets.weight(r, c)) * scale;

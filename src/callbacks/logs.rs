@@ -21,11 +21,10 @@ impl Logs {
     }
 
     /// Sets `key` to `value`, keeping its place if it is already logged.
-    pub fn insert(&mut self, key: impl Into<String>, value: f64) {
-        let key = key.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+    pub fn insert(&mut self, key: &str, value: f64) {
+        match self.entries.iter_mut().find(|(k, _)| k == key) {
             Some(entry) => entry.1 = value,
-            None => self.entries.push((key, value)),
+            None => self.entries.push((key.to_string(), value)),
         }
     }
 

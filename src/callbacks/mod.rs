@@ -23,8 +23,10 @@
 //! wrote into the logs.
 
 mod logs;
+mod progress;
 
 pub use logs::Logs;
+pub use progress::ProgbarLogger;
 
 use crate::model::Sequential;
 use crate::Result;
@@ -73,7 +75,12 @@ pub trait Callback: Send {
     }
 
     /// Called after each epoch, with its logs; a callback may add entries.
-    fn on_epoch_end(&mut self, epoch: usize, model: &mut Sequential, logs: &mut Logs) -> Result<()> {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        model: &mut Sequential,
+        logs: &mut Logs,
+    ) -> Result<()> {
         let _ = (epoch, model, logs);
         Ok(())
     }
@@ -90,7 +97,12 @@ pub trait Callback: Send {
     }
 
     /// Called after each training step, with the running means of the epoch.
-    fn on_train_batch_end(&mut self, step: usize, model: &mut Sequential, logs: &Logs) -> Result<()> {
+    fn on_train_batch_end(
+        &mut self,
+        step: usize,
+        model: &mut Sequential,
+        logs: &Logs,
+    ) -> Result<()> {
         let _ = (step, model, logs);
         Ok(())
     }

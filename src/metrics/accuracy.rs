@@ -33,21 +33,27 @@ impl Metric for Accuracy {
     fn update(&mut self, y_true: ArrayViewD<'_, f32>, y_pred: ArrayViewD<'_, f32>) -> Result<()> {
         let classes = *y_pred.shape().last().unwrap_or(&0);
         let batch = y_pred.shape().first().copied().unwrap_or(0);
-        let rows = y_pred.to_shape((batch, classes)).map_err(|_| {
-            Error::shape("accuracy", "(batch, classes)", y_pred.shape())
-        })?;
+        let rows = y_pred
+            .to_shape((batch, classes))
+            .map_err(|_| Error::shape("accuracy", "(batch, classes)", y_pred.shape()))?;
         let one_hot = y_true.shape() == y_pred.shape() && classes > 1;
         if !one_hot && y_true.len() != batch {
             return Err(Error::ShapeMismatch {
                 layer: "accuracy".into(),
-                expected: format!("labels ({batch},) or one-hot {}", format_shape(y_pred.shape())),
+                expected: format!(
+                    "labels ({batch},) or one-hot {}",
+                    format_shape(y_pred.shape())
+                ),
                 got: format_shape(y_true.shape()),
             });
         }
-        let truth = y_true.to_shape((batch, y_true.len() / batch.max(1))).map_err(|_| {
-            Error::shape("accuracy", "contiguous targets", y_true.shape())
-        })?;
-        for (i, (pred, target)) in rows.axis_iter(Axis(0)).zip(truth.axis_iter(Axis(0))).enumerate()
+        let truth = y_true
+            .to_shape((batch, y_true.len() / batch.max(1)))
+            .map_err(|_| Error::shape("accuracy", "contiguous targets", y_true.shape()))?;
+        for (i, (pred, target)) in rows
+            .axis_iter(Axis(0))
+            .zip(truth.axis_iter(Axis(0)))
+            .enumerate()
         {
             let label = if one_hot {
                 argmax(target.iter().copied())

@@ -117,7 +117,11 @@ pub(crate) fn positive(name: &str, value: f32) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(Error::invalid(name, value, "expected a positive, finite number"))
+        Err(Error::invalid(
+            name,
+            value,
+            "expected a positive, finite number",
+        ))
     }
 }
 

@@ -80,7 +80,11 @@ impl Sgd {
     pub fn validate(&self) -> Result<()> {
         positive("learning_rate", self.learning_rate)?;
         if !(0.0..1.0).contains(&self.momentum) {
-            return Err(Error::invalid("momentum", self.momentum, "expected a value in [0, 1)"));
+            return Err(Error::invalid(
+                "momentum",
+                self.momentum,
+                "expected a value in [0, 1)",
+            ));
         }
         Ok(())
     }

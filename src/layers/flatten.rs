@@ -1,0 +1,120 @@
+//! Flattens each sample to one axis.
+
+use ndarray::{ArrayD, ArrayViewD};
+use rand::RngCore;
+
+use super::{resize, Layer};
+use crate::error::format_batch_shape;
+use crate::{Error, Result};
+
+/// Flattens each sample into one axis, keeping the batch axis.
+///
+/// # Shapes
+///
+/// Input `(batch, d1, d2, ...)`, output `(batch, d1 * d2 * ...)`.
+///
+/// # Examples
+///
+/// ```
+/// use kerust::prelude::*;
+///
+/// # fn main() -> kerust::Result<()> {
+/// let mut model = Sequential::new().input_shape([28, 28, 1]).add(Flatten::new());
+/// model.build()?;
+/// assert_eq!(model.output_shape()?, vec![784]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Flatten {
+    name: String,
+    input_shape: Option<Vec<usize>>,
+}
+
+impl Flatten {
+    /// A new flatten layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn check(&self, input: &ArrayViewD<'_, f32>) -> Result<usize> {
+        let Some(expected) = &self.input_shape else {
+            return Err(Error::NotBuilt {
+                layer: self.name.clone(),
+            });
+        };
+        if input.ndim() == 0 || &input.shape()[1..] != expected.as_slice() {
+            return Err(Error::shape(
+                &self.name,
+                format_batch_shape(expected),
+                input.shape(),
+            ));
+        }
+        Ok(input.shape()[0])
+    }
+}
+
+impl Layer for Flatten {
+    fn class_name(&self) -> &str {
+        "Flatten"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut dyn RngCore) -> Result<Vec<usize>> {
+        self.input_shape = Some(input_shape.to_vec());
+        Ok(vec![input_shape.iter().product()])
+    }
+
+    fn forward(
+        &self,
+        input: ArrayViewD<'_, f32>,
+        output: &mut ArrayD<f32>,
+        _training: bool,
+    ) -> Result<()> {
+        let batch = self.check(&input)?;
+        let width = input.len() / batch.max(1);
+        resize(output, &[batch, width]);
+        // Copy in logical (row-major) order, whatever the input's strides.
+        output
+            .iter_mut()
+            .zip(input.iter())
+            .for_each(|(o, &i)| *o = i);
+        Ok(())
+    }
+
+    fn backward(
+        &mut self,
+        input: ArrayViewD<'_, f32>,
+        _output: ArrayViewD<'_, f32>,
+        grad_output: ArrayViewD<'_, f32>,
+        grad_input: Option<&mut ArrayD<f32>>,
+    ) -> Result<()> {
+        self.check(&input)?;
+        if grad_output.len() != input.len() {
+            return Err(Error::shape(
+                &self.name,
+                format!("{} values", input.len()),
+                grad_output.shape(),
+            ));
+        }
+        if let Some(grad_input) = grad_input {
+            resize(grad_input, input.shape());
+            grad_input
+                .iter_mut()
+                .zip(grad_output.iter())
+                .for_each(|(g, &v)| *g = v);
+        }
+        Ok(())
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "name": self.name })
+    }
+}

@@ -1,0 +1,473 @@
+//! [`Sequential`]: a stack of layers, each feeding the next.
+
+use std::fmt;
+
+use ndarray::ArrayD;
+
+use crate::error::format_batch_shape;
+use crate::layers::Layer;
+use crate::losses::Loss;
+use crate::metrics::{IntoMetric, Metric};
+use crate::optimizers::Optimizer;
+use crate::random::{stream, Purpose};
+use crate::{Error, Result};
+
+/// What `compile` attaches to a model.
+pub(crate) struct Compiled {
+    pub(crate) optimizer: Box<dyn Optimizer>,
+    pub(crate) loss: Box<dyn Loss>,
+    pub(crate) metrics: Vec<Box<dyn Metric>>,
+}
+
+/// Buffers of the training step, kept from step to step.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    /// The output of each layer in the last forward pass.
+    pub(crate) outputs: Vec<ArrayD<f32>>,
+    /// Gradient with respect to the current layer's output, and to its input.
+    pub(crate) grad: ArrayD<f32>,
+    pub(crate) grad_input: ArrayD<f32>,
+}
+
+/// A linear stack of layers, as Keras' `Sequential`.
+///
+/// The weights are created when the input shape is known: given with
+/// [`input_shape`](Sequential::input_shape), or taken from the first data
+/// the model sees. Initial weights come from the model's seed (default 0),
+/// so two models made alike start alike.
+///
+/// # Examples
+///
+/// ```
+/// use kerust::prelude::*;
+///
+/// # fn main() -> kerust::Result<()> {
+/// let mut model = Sequential::new()
+///     .input_shape([28, 28, 1])
+///     .add(Flatten::new())
+///     .add(Dense::new(128).activation(Activation::Relu))
+///     .add(Dense::new(10).activation(Activation::Softmax));
+/// model.compile(Adam::new(), SparseCategoricalCrossentropy::new(), ["accuracy"])?;
+/// assert_eq!(model.count_params(), 101_770);
+/// println!("{}", model.summary());
+/// # Ok(())
+/// # }
+/// ```
+pub struct Sequential {
+    pub(crate) layers: Vec<Box<dyn Layer>>,
+    input_shape: Option<Vec<usize>>,
+    pub(crate) shapes: Vec<Vec<usize>>,
+    seed: u64,
+    name: String,
+    pub(crate) compiled: Option<Compiled>,
+    pub(crate) buffers: Buffers,
+    /// Set by a callback to end training after the current step or epoch,
+    /// as Keras' `model.stop_training`.
+    pub stop_training: bool,
+}
+
+impl Default for Sequential {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sequential {
+    /// An empty model named `sequential`, with seed 0.
+    pub fn new() -> Self {
+        Sequential {
+            layers: Vec::new(),
+            input_shape: None,
+            shapes: Vec::new(),
+            seed: 0,
+            name: "sequential".to_string(),
+            compiled: None,
+            buffers: Buffers::default(),
+            stop_training: false,
+        }
+    }
+
+    /// Adds a layer on top, naming it after its type (`dense`, `dense_1`,
+    /// ...) unless it has a name.
+    pub fn add(mut self, layer: impl Layer + 'static) -> Self {
+        self.push(Box::new(layer));
+        self
+    }
+
+    /// Adds a boxed layer on top; see [`add`](Sequential::add).
+    pub fn push(&mut self, mut layer: Box<dyn Layer>) {
+        if layer.name().is_empty() {
+            let base = snake_case(layer.class_name());
+            let taken = |name: &str| self.layers.iter().any(|l| l.name() == name);
+            let mut name = base.clone();
+            let mut n = 0;
+            while taken(&name) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            layer.set_name(name);
+        }
+        self.layers.push(layer);
+        self.shapes.clear();
+    }
+
+    /// The shape of one input sample, batch axis left out, e.g.
+    /// `[28, 28, 1]`. Without it the model is built on the first data.
+    pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
+        self.input_shape = Some(shape.into());
+        self.shapes.clear();
+        self
+    }
+
+    /// The seed of the initial weights (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The model's name (default `sequential`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The model's name.
+    pub fn model_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The layers, first to last.
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
+    /// The layers, mutably.
+    pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer>] {
+        &mut self.layers
+    }
+
+    /// The layer called `name`.
+    pub fn layer(&self, name: &str) -> Option<&dyn Layer> {
+        self.layers
+            .iter()
+            .find(|l| l.name() == name)
+            .map(|l| l.as_ref())
+    }
+
+    /// Whether the weights exist.
+    pub fn is_built(&self) -> bool {
+        !self.layers.is_empty() && self.shapes.len() == self.layers.len()
+    }
+
+    /// The input shape given or built for, batch axis left out.
+    pub fn get_input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    /// Creates the weights for the input shape given to
+    /// [`input_shape`](Sequential::input_shape).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotBuilt`] when no input shape was given, and whatever a
+    /// layer finds wrong with the shape it receives.
+    pub fn build(&mut self) -> Result<()> {
+        let shape = self.input_shape.clone().ok_or_else(|| Error::NotBuilt {
+            layer: self.name.clone(),
+        })?;
+        self.build_for(&shape)
+    }
+
+    /// Builds for samples of `shape` unless already built for it.
+    pub(crate) fn build_for(&mut self, shape: &[usize]) -> Result<()> {
+        if self.is_built() && self.input_shape.as_deref() == Some(shape) {
+            return Ok(());
+        }
+        if self.layers.is_empty() {
+            return Err(Error::invalid(
+                "layers",
+                0,
+                "a model needs at least one layer",
+            ));
+        }
+        if let Some(given) = &self.input_shape {
+            if self.is_built() && given.as_slice() != shape {
+                return Err(Error::shape(
+                    &self.name,
+                    format_batch_shape(given),
+                    &with_batch(shape),
+                ));
+            }
+        }
+        let mut shapes = Vec::with_capacity(self.layers.len());
+        let mut current = shape.to_vec();
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let mut rng = stream(self.seed, Purpose::Init, 0, i as u64);
+            current = layer.build(&current, &mut rng)?;
+            shapes.push(current.clone());
+        }
+        self.input_shape = Some(shape.to_vec());
+        self.shapes = shapes;
+        Ok(())
+    }
+
+    /// The shape of one output sample.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotBuilt`] before the model is built.
+    pub fn output_shape(&self) -> Result<Vec<usize>> {
+        self.shapes
+            .last()
+            .cloned()
+            .filter(|_| self.is_built())
+            .ok_or_else(|| Error::NotBuilt {
+                layer: self.name.clone(),
+            })
+    }
+
+    /// Total number of weights.
+    pub fn count_params(&self) -> usize {
+        self.layers.iter().map(|l| l.param_count()).sum()
+    }
+
+    /// Attaches the optimizer, the loss and the metrics (Keras' names such
+    /// as `"accuracy"`, or metric values), and builds the model if its input
+    /// shape is known.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for an unknown metric name, and what
+    /// [`build`](Sequential::build) returns.
+    pub fn compile<M: IntoMetric>(
+        &mut self,
+        optimizer: impl Optimizer + 'static,
+        loss: impl Loss + 'static,
+        metrics: impl IntoIterator<Item = M>,
+    ) -> Result<()> {
+        let metrics = metrics
+            .into_iter()
+            .map(IntoMetric::into_metric)
+            .collect::<Result<Vec<_>>>()?;
+        let mut names: Vec<&str> = vec!["loss"];
+        for metric in &metrics {
+            if names.contains(&metric.name()) {
+                return Err(Error::invalid(
+                    "metrics",
+                    metric.name(),
+                    "each metric name must be unique",
+                ));
+            }
+            names.push(metric.name());
+        }
+        if self.input_shape.is_some() && !self.is_built() {
+            self.build()?;
+        }
+        self.compiled = Some(Compiled {
+            optimizer: Box::new(optimizer),
+            loss: Box::new(loss),
+            metrics,
+        });
+        Ok(())
+    }
+
+    /// Whether `compile` was called.
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.is_some()
+    }
+
+    pub(crate) fn compiled(&self, call: &str) -> Result<&Compiled> {
+        self.compiled.as_ref().ok_or_else(|| Error::NotCompiled {
+            call: call.to_string(),
+        })
+    }
+
+    /// The optimizer, once compiled.
+    pub fn optimizer(&self) -> Option<&dyn Optimizer> {
+        self.compiled.as_ref().map(|c| c.optimizer.as_ref())
+    }
+
+    /// The optimizer, mutably: a callback changes the learning rate here.
+    pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
+        self.compiled.as_mut().map(|c| c.optimizer.as_mut())
+    }
+
+    /// The loss, once compiled.
+    pub fn loss(&self) -> Option<&dyn Loss> {
+        self.compiled.as_ref().map(|c| c.loss.as_ref())
+    }
+
+    /// The names of the metrics given to `compile`, in order.
+    pub fn metric_names(&self) -> Vec<String> {
+        self.compiled
+            .as_ref()
+            .map(|c| c.metrics.iter().map(|m| m.name().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Copies of every weight, layer after layer, in the order of each
+    /// layer's [`weights`](Layer::weights).
+    pub fn get_weights(&self) -> Vec<ArrayD<f32>> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.weights().into_iter().map(|(_, w)| w.to_owned()))
+            .collect()
+    }
+
+    /// Replaces every weight, given as [`get_weights`](Sequential::get_weights)
+    /// returns them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] when the count or a shape differs; the model
+    /// is then left unchanged.
+    pub fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        let counts: Vec<usize> = self.layers.iter().map(|l| l.weights().len()).collect();
+        let total: usize = counts.iter().sum();
+        if weights.len() != total {
+            return Err(Error::ShapeMismatch {
+                layer: self.name.clone(),
+                expected: format!("{total} weight arrays"),
+                got: format!("{} arrays", weights.len()),
+            });
+        }
+        let current = self.get_weights();
+        for (w, c) in weights.iter().zip(&current) {
+            if w.shape() != c.shape() {
+                return Err(Error::shape(
+                    &self.name,
+                    format!("{:?}", c.shape()),
+                    w.shape(),
+                ));
+            }
+        }
+        let mut start = 0;
+        for (layer, count) in self.layers.iter_mut().zip(counts) {
+            layer.set_weights(&weights[start..start + count])?;
+            start += count;
+        }
+        Ok(())
+    }
+
+    /// The Keras summary table: each layer's name and type, output shape and
+    /// number of weights, and the totals. Print it with `println!("{}", ..)`.
+    pub fn summary(&self) -> Summary {
+        let rows = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                let shape = match self.shapes.get(i) {
+                    Some(s) if self.is_built() => format_batch_shape(s),
+                    _ => "?".to_string(),
+                };
+                let name = format!("{} ({})", layer.name(), layer.class_name());
+                (name, shape, layer.param_count())
+            })
+            .collect();
+        Summary {
+            name: self.name.clone(),
+            rows,
+        }
+    }
+}
+
+/// The table that [`Sequential::summary`] returns; `Display` draws it.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    name: String,
+    rows: Vec<(String, String, usize)>,
+}
+
+impl Summary {
+    /// Total number of weights.
+    pub fn total_params(&self) -> usize {
+        self.rows.iter().map(|r| r.2).sum()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (w1, w2, w3) = (29, 26, 15);
+        let rule = |c: &str| c.repeat(w1 + w2 + w3 + 2);
+        writeln!(f, "Model: \"{}\"", self.name)?;
+        writeln!(f, "{}", rule("─"))?;
+        writeln!(
+            f,
+            "{:<w1$} {:<w2$} {:>w3$}",
+            "Layer (type)", "Output Shape", "Param #"
+        )?;
+        writeln!(f, "{}", rule("━"))?;
+        for (name, shape, params) in &self.rows {
+            writeln!(f, "{name:<w1$} {shape:<w2$} {:>w3$}", thousands(*params))?;
+        }
+        writeln!(f, "{}", rule("─"))?;
+        let total = self.total_params();
+        writeln!(f, " Total params: {} ({})", thousands(total), bytes(total))?;
+        writeln!(
+            f,
+            " Trainable params: {} ({})",
+            thousands(total),
+            bytes(total)
+        )?;
+        write!(f, " Non-trainable params: 0 (0.00 B)")
+    }
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn bytes(params: usize) -> String {
+    let bytes = params as f64 * 4.0;
+    if bytes >= 1024.0 * 1024.0 {
+        format!("{:.2} MB", bytes / (1024.0 * 1024.0))
+    } else if bytes >= 1024.0 {
+        format!("{:.2} KB", bytes / 1024.0)
+    } else {
+        format!("{bytes:.2} B")
+    }
+}
+
+/// `Dense` -> `dense`, `ReLU` -> `re_lu`, as Keras names layers.
+fn snake_case(class_name: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = class_name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+        let prev_lower = i > 0 && chars[i - 1].is_lowercase();
+        if c.is_uppercase() && i > 0 && (prev_lower || next_lower) {
+            out.push('_');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+pub(crate) fn with_batch(shape: &[usize]) -> Vec<usize> {
+    let mut full = vec![0];
+    full.extend_from_slice(shape);
+    full
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_names_follow_keras() {
+        assert_eq!(snake_case("Dense"), "dense");
+        assert_eq!(snake_case("ReLU"), "re_lu");
+        assert_eq!(snake_case("LeakyReLU"), "leaky_re_lu");
+        assert_eq!(thousands(101_770), "101,770");
+        assert_eq!(bytes(101_770), "397.54 KB");
+    }
+}

@@ -1,0 +1,445 @@
+//! The training loop, evaluation and prediction of [`Sequential`].
+
+use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension};
+use rayon::prelude::*;
+
+use super::options::{FitData, FitOptions, IntoFitData};
+use super::sequential::Sequential;
+use super::source::{check_pair, ArraySource, BatchSource};
+use super::History;
+use crate::callbacks::{Callback, Logs, ProgbarLogger, TrainParams};
+use crate::layers::Layer;
+use crate::{Error, Result};
+
+/// Rows per piece when prediction is split across threads. Fixed, so that
+/// the pieces, and so the results, do not depend on the number of threads.
+const PREDICT_CHUNK: usize = 512;
+
+type Callbacks<'a> = Vec<Box<dyn Callback + 'a>>;
+type Validation<'a> = Option<(ArrayViewD<'a, f32>, ArrayViewD<'a, f32>)>;
+
+impl Sequential {
+    /// Trains the model for `options.epochs` epochs on arrays `(&x, &y)` or
+    /// on a [`BatchSource`] such as the augmenter's flow, and returns the
+    /// figures of each epoch.
+    ///
+    /// The training figures of an epoch are the running means over its
+    /// batches, as Keras shows them; validation figures come from scoring the
+    /// validation data after the epoch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotCompiled`] before `compile`; [`Error::EmptyData`],
+    /// [`Error::ShapeMismatch`] and [`Error::LabelOutOfRange`] for data that
+    /// does not fit the model; [`Error::InvalidArgument`] for bad options;
+    /// [`Error::NonFiniteLoss`] when the loss becomes NaN or infinite and no
+    /// callback stops training; and any error a callback returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kerust::prelude::*;
+    /// use ndarray::array;
+    ///
+    /// # fn main() -> kerust::Result<()> {
+    /// // Learn to tell the sign of a number.
+    /// let x = array![[-2.0_f32], [-1.0], [1.0], [2.0]];
+    /// let y = array![0.0_f32, 0.0, 1.0, 1.0];
+    /// let mut model = Sequential::new().add(Dense::new(2).activation(Activation::Softmax));
+    /// model.compile(Adam::new().learning_rate(0.1), SparseCategoricalCrossentropy::new(), ["accuracy"])?;
+    /// let options = FitOptions::new().epochs(30).batch_size(4).verbose(Verbosity::Silent);
+    /// let history = model.fit((&x, &y), options)?;
+    /// assert_eq!(history.get("accuracy").unwrap().last(), Some(&1.0));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fit<'a>(
+        &mut self,
+        data: impl IntoFitData<'a>,
+        mut options: FitOptions<'a>,
+    ) -> Result<History> {
+        self.compiled("fit")?;
+        check_options(&options)?;
+        let (mut source, validation) = split_data(data.into_fit_data(), &options)?;
+        self.build_for(&source.sample_shape())?;
+        let mut callbacks = std::mem::take(&mut options.callbacks);
+        callbacks.push(Box::new(ProgbarLogger::new(options.verbose)));
+        let params = TrainParams {
+            epochs: options.epochs,
+            initial_epoch: options.initial_epoch,
+            steps: source.steps_per_epoch(),
+            samples: source.len(),
+        };
+        callbacks.iter_mut().for_each(|c| c.set_params(&params));
+        self.run_epochs(source.as_mut(), validation, &options, &mut callbacks)
+    }
+
+    fn run_epochs(
+        &mut self,
+        source: &mut dyn BatchSource,
+        validation: Validation<'_>,
+        options: &FitOptions<'_>,
+        callbacks: &mut Callbacks<'_>,
+    ) -> Result<History> {
+        self.stop_training = false;
+        let mut history = History::new();
+        let mut logs = Logs::new();
+        for c in callbacks.iter_mut() {
+            c.on_train_begin(self, &logs)?;
+        }
+        for epoch in options.initial_epoch..options.epochs {
+            for c in callbacks.iter_mut() {
+                c.on_epoch_begin(epoch, self, &logs)?;
+            }
+            logs = self.train_epoch(epoch, source, callbacks)?;
+            if let Some((x, y)) = &validation {
+                for (key, value) in self.evaluate_views(x.view(), y.view())?.iter() {
+                    logs.insert(&format!("val_{key}"), value);
+                }
+            }
+            let learning_rate = self.compiled("fit")?.optimizer.learning_rate();
+            logs.insert("learning_rate", f64::from(learning_rate));
+            for c in callbacks.iter_mut() {
+                c.on_epoch_end(epoch, self, &mut logs)?;
+            }
+            history.push_epoch(epoch, logs.iter());
+            if self.stop_training {
+                break;
+            }
+        }
+        for c in callbacks.iter_mut() {
+            c.on_train_end(self, &logs)?;
+        }
+        Ok(history)
+    }
+
+    /// One pass over the source; returns the epoch's running means.
+    fn train_epoch(
+        &mut self,
+        epoch: usize,
+        source: &mut dyn BatchSource,
+        callbacks: &mut Callbacks<'_>,
+    ) -> Result<Logs> {
+        source.start_epoch(epoch)?;
+        let metric_count = self.compiled("fit")?.metrics.len();
+        for i in 0..metric_count {
+            self.compiled.as_mut().expect("compiled").metrics[i].reset();
+        }
+        let mut logs = Logs::new();
+        let (mut loss_sum, mut samples) = (0.0_f64, 0_usize);
+        let mut step = 0;
+        while let Some(batch) = source.next_batch()? {
+            for c in callbacks.iter_mut() {
+                c.on_train_batch_begin(step, self, &logs)?;
+            }
+            let loss = self.train_step(batch.x.view(), batch.y.view())?;
+            let n = batch.x.shape()[0];
+            source.recycle(batch);
+            loss_sum += f64::from(loss) * n as f64;
+            samples += n;
+            self.write_logs(&mut logs, loss_sum / samples as f64);
+            for c in callbacks.iter_mut() {
+                c.on_train_batch_end(step, self, &logs)?;
+            }
+            if !loss.is_finite() && !self.stop_training {
+                return Err(Error::NonFiniteLoss {
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    loss: f64::from(loss),
+                });
+            }
+            if self.stop_training {
+                break;
+            }
+            step += 1;
+        }
+        Ok(logs)
+    }
+
+    fn write_logs(&self, logs: &mut Logs, loss: f64) {
+        logs.insert("loss", loss);
+        if let Some(compiled) = &self.compiled {
+            for metric in &compiled.metrics {
+                logs.insert(metric.name(), metric.result());
+            }
+        }
+    }
+
+    /// Runs one optimizer step on one batch and returns its loss (with the
+    /// weights before the step). The compiled metrics accumulate the batch.
+    ///
+    /// # Errors
+    ///
+    /// As [`fit`](Sequential::fit).
+    pub fn train_on_batch<S, D, T, E>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<T, E>,
+    ) -> Result<f32>
+    where
+        S: Data<Elem = f32>,
+        D: Dimension,
+        T: Data<Elem = f32>,
+        E: Dimension,
+    {
+        self.compiled("train_on_batch")?;
+        let (x, y) = (x.view().into_dyn(), y.view().into_dyn());
+        check_pair(&x, &y)?;
+        self.build_for(&x.shape()[1..])?;
+        let x = x.as_standard_layout();
+        self.train_step(x.view(), y)
+    }
+
+    /// Forward pass, loss, backward pass and optimizer update for one batch.
+    pub(crate) fn train_step(
+        &mut self,
+        x: ArrayViewD<'_, f32>,
+        y: ArrayViewD<'_, f32>,
+    ) -> Result<f32> {
+        let compiled = self
+            .compiled
+            .as_mut()
+            .ok_or_else(|| Error::NotCompiled { call: "fit".into() })?;
+        let layers = &mut self.layers;
+        let buffers = &mut self.buffers;
+        let count = layers.len();
+        buffers
+            .outputs
+            .resize_with(count, || ArrayD::zeros(ndarray::IxDyn(&[0])));
+        for i in 0..count {
+            let (done, rest) = buffers.outputs.split_at_mut(i);
+            let input = if i == 0 { x.view() } else { done[i - 1].view() };
+            layers[i].forward(input, &mut rest[0], true)?;
+        }
+
+        // With a softmax at the top and a cross-entropy over probabilities,
+        // the gradient goes straight to the logits: exact for any logits.
+        let output = buffers.outputs[count - 1].view();
+        let fused = if layers[count - 1].ends_in_softmax() {
+            match compiled
+                .loss
+                .softmax_logits_gradient(y.view(), output.view(), &mut buffers.grad)
+            {
+                Some(result) => {
+                    result?;
+                    true
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
+        let gradient = if fused { None } else { Some(&mut buffers.grad) };
+        let loss = compiled.loss.compute(y.view(), output, gradient)?;
+        for metric in compiled.metrics.iter_mut() {
+            metric.update(y.view(), buffers.outputs[count - 1].view())?;
+        }
+
+        for i in (0..count).rev() {
+            let input = if i == 0 {
+                x.view()
+            } else {
+                buffers.outputs[i - 1].view()
+            };
+            let grad_input = if i == 0 {
+                None
+            } else {
+                Some(&mut buffers.grad_input)
+            };
+            if i == count - 1 && fused {
+                layers[i].backward_from_logits(input, buffers.grad.view(), grad_input)?;
+            } else {
+                let output = buffers.outputs[i].view();
+                layers[i].backward(input, output, buffers.grad.view(), grad_input)?;
+            }
+            std::mem::swap(&mut buffers.grad, &mut buffers.grad_input);
+        }
+
+        let optimizer = &mut compiled.optimizer;
+        optimizer.begin_step();
+        let mut slot = 0;
+        for layer in layers.iter_mut() {
+            layer.visit_parameters(&mut |value, gradient| {
+                optimizer.update(slot, value, gradient);
+                slot += 1;
+            });
+        }
+        Ok(loss)
+    }
+
+    /// Scores the model on `x` and `y`: the mean loss over all samples and
+    /// each compiled metric, keyed `loss`, `accuracy`, ...
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotCompiled`] before `compile`, and errors for data that does
+    /// not fit the model, as [`fit`](Sequential::fit).
+    pub fn evaluate<S, D, T, E>(&mut self, x: &ArrayBase<S, D>, y: &ArrayBase<T, E>) -> Result<Logs>
+    where
+        S: Data<Elem = f32>,
+        D: Dimension,
+        T: Data<Elem = f32>,
+        E: Dimension,
+    {
+        self.evaluate_views(x.view().into_dyn(), y.view().into_dyn())
+    }
+
+    pub(crate) fn evaluate_views(
+        &mut self,
+        x: ArrayViewD<'_, f32>,
+        y: ArrayViewD<'_, f32>,
+    ) -> Result<Logs> {
+        self.compiled("evaluate")?;
+        check_pair(&x, &y)?;
+        let predictions = self.predict_view(x)?;
+        let compiled = self.compiled("evaluate")?;
+        let mut logs = Logs::new();
+        let loss = compiled.loss.compute(y.view(), predictions.view(), None)?;
+        logs.insert("loss", f64::from(loss));
+        for metric in &compiled.metrics {
+            let mut fresh = metric.boxed_clone();
+            fresh.update(y.view(), predictions.view())?;
+            logs.insert(metric.name(), fresh.result());
+        }
+        Ok(logs)
+    }
+
+    /// The model's outputs for `x`, computed in pieces of 512 samples spread
+    /// over the threads of rayon's pool. The pieces do not depend on the
+    /// number of threads, and neither do the results, to the bit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyData`] for no samples, [`Error::NotBuilt`] when the
+    /// model has no input shape yet and cannot take one from `x`, and
+    /// [`Error::ShapeMismatch`] for samples of the wrong shape.
+    pub fn predict<S, D>(&mut self, x: &ArrayBase<S, D>) -> Result<ArrayD<f32>>
+    where
+        S: Data<Elem = f32>,
+        D: Dimension,
+    {
+        self.predict_view(x.view().into_dyn())
+    }
+
+    fn predict_view(&mut self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        if x.ndim() == 0 || x.shape()[0] == 0 {
+            return Err(Error::EmptyData { what: "x".into() });
+        }
+        self.build_for(&x.shape()[1..])?;
+        let x = x.as_standard_layout();
+        let layers: &[Box<dyn Layer>] = &self.layers;
+        let pieces: Vec<ArrayViewD<'_, f32>> = x.axis_chunks_iter(Axis(0), PREDICT_CHUNK).collect();
+        let outputs = pieces
+            .into_par_iter()
+            .map(|piece| forward_chain(layers, piece))
+            .collect::<Result<Vec<_>>>()?;
+        let views: Vec<ArrayViewD<'_, f32>> = outputs.iter().map(|o| o.view()).collect();
+        Ok(ndarray::concatenate(Axis(0), &views).expect("pieces share their trailing shape"))
+    }
+}
+
+/// Inference through every layer, with buffers of its own.
+fn forward_chain(layers: &[Box<dyn Layer>], x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    let mut current = ArrayD::zeros(ndarray::IxDyn(&[0]));
+    let mut next = ArrayD::zeros(ndarray::IxDyn(&[0]));
+    for (i, layer) in layers.iter().enumerate() {
+        if i == 0 {
+            layer.forward(x.view(), &mut next, false)?;
+        } else {
+            layer.forward(current.view(), &mut next, false)?;
+        }
+        std::mem::swap(&mut current, &mut next);
+    }
+    Ok(current)
+}
+
+fn check_options(options: &FitOptions<'_>) -> Result<()> {
+    if options.batch_size == 0 {
+        return Err(Error::invalid("batch_size", 0, "expected at least 1"));
+    }
+    if options.initial_epoch > options.epochs {
+        return Err(Error::invalid(
+            "initial_epoch",
+            options.initial_epoch,
+            format!("expected at most `epochs` ({})", options.epochs),
+        ));
+    }
+    let split = options.validation_split;
+    if !(0.0..1.0).contains(&split) {
+        return Err(Error::invalid(
+            "validation_split",
+            split,
+            "expected a fraction in [0, 1)",
+        ));
+    }
+    if split > 0.0 && options.validation_data.is_some() {
+        return Err(Error::invalid(
+            "validation_split",
+            split,
+            "give either `validation_split` or `validation_data`, not both",
+        ));
+    }
+    Ok(())
+}
+
+/// The training source and the validation arrays, with `validation_split`
+/// taken from the end of the arrays before any shuffling.
+fn split_data<'a>(
+    data: FitData<'a>,
+    options: &FitOptions<'a>,
+) -> Result<(Box<dyn BatchSource + 'a>, Validation<'a>)> {
+    let mut validation = options.validation_data.clone();
+    if let Some((vx, vy)) = &validation {
+        check_pair(vx, vy).map_err(|e| match e {
+            Error::EmptyData { .. } => Error::EmptyData {
+                what: "validation_data".into(),
+            },
+            other => other,
+        })?;
+    }
+    let source: Box<dyn BatchSource + 'a> = match data {
+        FitData::Source(source) => {
+            if options.validation_split > 0.0 {
+                return Err(Error::invalid(
+                    "validation_split",
+                    options.validation_split,
+                    "only arrays can be split; give `validation_data` with a generator",
+                ));
+            }
+            if source.is_empty() {
+                return Err(Error::EmptyData { what: "x".into() });
+            }
+            source
+        }
+        FitData::Arrays(x, y) => {
+            check_pair(&x, &y)?;
+            let n = x.shape()[0];
+            let split = options.validation_split;
+            let (x, y) = if split > 0.0 {
+                let keep = (n as f64 * (1.0 - f64::from(split))).floor() as usize;
+                if keep == 0 || keep == n {
+                    return Err(Error::invalid(
+                        "validation_split",
+                        split,
+                        format!(
+                            "{n} samples leave {keep} for training and {} for validation",
+                            n - keep
+                        ),
+                    ));
+                }
+                let (tx, vx) = x.split_at(Axis(0), keep);
+                let (ty, vy) = y.split_at(Axis(0), keep);
+                validation = Some((vx, vy));
+                (tx, ty)
+            } else {
+                (x, y)
+            };
+            Box::new(
+                ArraySource::new(x, y, options.batch_size)?
+                    .shuffle(options.shuffle)
+                    .seed(options.seed),
+            )
+        }
+    };
+    Ok((source, validation))
+}
