@@ -237,8 +237,9 @@ impl Sequential {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for an unknown metric name, and what
-    /// [`build`](Sequential::build) returns.
+    /// [`Error::InvalidArgument`] for an unknown metric name or an optimizer
+    /// hyperparameter out of range, and what [`build`](Sequential::build)
+    /// returns.
     pub fn compile<M: IntoMetric>(
         &mut self,
         optimizer: impl Optimizer + 'static,

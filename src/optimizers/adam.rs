@@ -40,8 +40,8 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Adam {
     learning_rate: f32,
-    beta_1: f32,
-    beta_2: f32,
+    beta_1: f64,
+    beta_2: f64,
     epsilon: f32,
     iterations: u64,
     alpha: f32,
@@ -78,13 +78,13 @@ impl Adam {
     }
 
     /// Decay rate of the first moment (default 0.9).
-    pub fn beta_1(mut self, beta_1: f32) -> Self {
+    pub fn beta_1(mut self, beta_1: f64) -> Self {
         self.beta_1 = beta_1;
         self
     }
 
     /// Decay rate of the second moment (default 0.999).
-    pub fn beta_2(mut self, beta_2: f32) -> Self {
+    pub fn beta_2(mut self, beta_2: f64) -> Self {
         self.beta_2 = beta_2;
         self
     }
@@ -152,13 +152,17 @@ impl Optimizer for Adam {
     fn begin_step(&mut self) {
         self.iterations += 1;
         let t = self.iterations as f32;
-        let correction_2 = (1.0 - self.beta_2.powf(t)).sqrt();
-        self.alpha = self.learning_rate * correction_2 / (1.0 - self.beta_1.powf(t));
+        // As Keras: the betas are cast to float32 and raised in float32.
+        let (beta_1, beta_2) = (self.beta_1 as f32, self.beta_2 as f32);
+        let correction_2 = (1.0 - beta_2.powf(t)).sqrt();
+        self.alpha = self.learning_rate * correction_2 / (1.0 - beta_1.powf(t));
     }
 
     fn update(&mut self, slot: usize, value: &mut [f32], gradient: &[f32]) {
         let (alpha, epsilon) = (self.alpha, self.epsilon);
-        let (keep_1, keep_2) = (1.0 - self.beta_1, 1.0 - self.beta_2);
+        // `1 - beta` is taken in double precision, then rounded, as Keras
+        // does with its Python float: 1 - 0.999 gives 0.001 exactly.
+        let (keep_1, keep_2) = ((1.0 - self.beta_1) as f32, (1.0 - self.beta_2) as f32);
         let m = slot_mut(&mut self.m, slot, value.len());
         let v = slot_mut(&mut self.v, slot, value.len());
         for (((w, &g), m), v) in value.iter_mut().zip(gradient).zip(m).zip(v) {
@@ -206,6 +210,10 @@ impl Optimizer for Adam {
         self.v = v;
         self.iterations = state.iterations;
         Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        Adam::validate(self)
     }
 
     fn config(&self) -> serde_json::Value {

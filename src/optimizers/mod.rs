@@ -58,6 +58,16 @@ pub trait Optimizer: Send {
     /// state does not belong to this kind of optimizer.
     fn load_state(&mut self, state: &OptimizerState) -> Result<()>;
 
+    /// Checks the hyperparameters; `compile` calls this before training.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming the
+    /// first hyperparameter that cannot be used.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// The configuration (hyperparameters), as Keras' `get_config`.
     fn config(&self) -> serde_json::Value;
 }

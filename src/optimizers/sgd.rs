@@ -169,6 +169,10 @@ impl Optimizer for Sgd {
         Ok(())
     }
 
+    fn validate(&self) -> Result<()> {
+        Sgd::validate(self)
+    }
+
     fn config(&self) -> serde_json::Value {
         json!({
             "name": "sgd",

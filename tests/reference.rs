@@ -1,0 +1,323 @@
+//! kerust against values computed by Keras 3.15.1 (JAX backend).
+//!
+//! The fixtures in `tests/fixtures/` come from `make_refs.py --set shared`
+//! (see `tests/fixtures/REFERENCE.md`): each float is the shortest decimal
+//! that parses to the float32 Keras produced. Tolerances follow that README:
+//! 1e-6 relative for layers, losses and Adam, 1e-5 for the training steps.
+
+mod common;
+
+use common::{array, assert_close, fixture};
+use kerust::prelude::*;
+use kerust::random::{stream, Purpose};
+use ndarray::{ArrayD, Axis};
+
+/// The gradients a layer stored in its last backward pass, in weight order.
+fn stored_gradients(layer: &mut dyn Layer) -> Vec<ArrayD<f32>> {
+    let shapes: Vec<Vec<usize>> = layer
+        .weights()
+        .iter()
+        .map(|(_, w)| w.shape().to_vec())
+        .collect();
+    let mut grads = Vec::new();
+    layer.visit_parameters(&mut |_, g| grads.push(g.to_vec()));
+    grads
+        .into_iter()
+        .zip(shapes)
+        .map(|(g, s)| ArrayD::from_shape_vec(s, g).unwrap())
+        .collect()
+}
+
+#[test]
+fn dense_forward_and_backward_match_keras_for_every_activation() {
+    let reference = fixture("dense.json");
+    let cases = reference["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 4);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let activation = match case["activation"].as_str().unwrap() {
+            "linear" => Activation::Linear,
+            "relu" => Activation::Relu,
+            "softmax" => Activation::Softmax,
+            other => panic!("unexpected activation {other}"),
+        };
+        let (x, kernel, bias) = (array(&case["x"]), array(&case["W"]), array(&case["b"]));
+        let mut layer = Dense::new(kernel.shape()[1]).activation(activation);
+        layer
+            .build(&[kernel.shape()[0]], &mut stream(0, Purpose::Init, 0, 0))
+            .unwrap();
+        layer.set_weights(&[kernel, bias]).unwrap();
+
+        let mut y = ArrayD::zeros(vec![0]);
+        layer.forward(x.view(), &mut y, true).unwrap();
+        assert_close(&y, &array(&case["Y"]), 1e-6, 1e-7, &format!("{name}: Y"));
+
+        let mut dx = ArrayD::zeros(vec![0]);
+        let dy = array(&case["dY"]);
+        layer
+            .backward(x.view(), y.view(), dy.view(), Some(&mut dx))
+            .unwrap();
+        assert_close(&dx, &array(&case["dX"]), 1e-5, 1e-7, &format!("{name}: dX"));
+        let grads = stored_gradients(&mut layer);
+        assert_close(
+            &grads[0],
+            &array(&case["dW"]),
+            1e-5,
+            1e-7,
+            &format!("{name}: dW"),
+        );
+        assert_close(
+            &grads[1],
+            &array(&case["db"]),
+            1e-5,
+            1e-7,
+            &format!("{name}: db"),
+        );
+    }
+}
+
+/// The loss of each sample alone, as Keras' per-sample losses.
+fn per_sample(loss: &dyn Loss, labels: &ArrayD<f32>, scores: &ArrayD<f32>) -> ArrayD<f32> {
+    let values: Vec<f32> = (0..labels.len())
+        .map(|i| {
+            let label = labels.slice_axis(Axis(0), (i..i + 1).into()).to_owned();
+            let row = scores.slice_axis(Axis(0), (i..i + 1).into()).to_owned();
+            loss.compute(label.view(), row.view(), None).unwrap()
+        })
+        .collect();
+    ArrayD::from_shape_vec(vec![values.len()], values).unwrap()
+}
+
+#[test]
+fn sparse_crossentropy_matches_keras_from_logits_and_from_clipped_probabilities() {
+    let reference = fixture("softmax_sce.json");
+    for case in reference["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let logits = array(&case["logits"]);
+        let labels = array(&case["labels"]);
+
+        let probs = kerust::losses::softmax(logits.view());
+        assert_close(
+            &probs,
+            &array(&case["softmax"]),
+            1e-6,
+            1e-7,
+            &format!("{name}: softmax"),
+        );
+
+        let expected = &case["from_logits"];
+        let loss = SparseCategoricalCrossentropy::new().from_logits(true);
+        let mut grad = ArrayD::zeros(vec![0]);
+        let mean = loss
+            .compute(labels.view(), logits.view(), Some(&mut grad))
+            .unwrap();
+        let want = expected["loss_mean"].as_f64().unwrap() as f32;
+        assert!(
+            (mean - want).abs() <= 1e-6 * want.abs(),
+            "{name}: {mean} vs {want}"
+        );
+        assert_close(
+            &grad,
+            &array(&expected["grad_logits"]),
+            1e-6,
+            1e-8,
+            &format!("{name}: dlogits"),
+        );
+        let samples = per_sample(&loss, &labels, &logits);
+        assert_close(
+            &samples,
+            &array(&expected["per_sample_loss"]),
+            1e-6,
+            1e-7,
+            name,
+        );
+
+        let expected = &case["from_probs_keras_clip"];
+        let loss = SparseCategoricalCrossentropy::new();
+        let mean = loss
+            .compute(labels.view(), probs.view(), Some(&mut grad))
+            .unwrap();
+        let want = expected["loss_mean"].as_f64().unwrap() as f32;
+        assert!(
+            (mean - want).abs() <= 1e-6 * want.abs(),
+            "{name}: clipped {mean} vs {want}"
+        );
+        assert_close(
+            &grad,
+            &array(&expected["grad_probs"]),
+            1e-5,
+            1e-7,
+            &format!("{name}: dprobs"),
+        );
+        let samples = per_sample(&loss, &labels, &probs);
+        assert_close(
+            &samples,
+            &array(&expected["per_sample_loss"]),
+            1e-6,
+            1e-7,
+            name,
+        );
+
+        // Through the Softmax layer's Jacobian, as Keras differentiates it.
+        let mut layer = Softmax::new();
+        layer
+            .build(&[logits.shape()[1]], &mut stream(0, Purpose::Init, 0, 0))
+            .unwrap();
+        let mut dlogits = ArrayD::zeros(vec![0]);
+        layer
+            .backward(logits.view(), probs.view(), grad.view(), Some(&mut dlogits))
+            .unwrap();
+        let want = array(&expected["grad_logits_through_softmax"]);
+        assert_close(
+            &dlogits,
+            &want,
+            1e-5,
+            1e-7,
+            &format!("{name}: through softmax"),
+        );
+    }
+}
+
+#[test]
+fn extreme_logits_give_finite_losses_and_exact_gradients() {
+    let reference = fixture("softmax_sce.json");
+    let case = reference["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "extreme")
+        .expect("an extreme case");
+    let logits = array(&case["logits"]);
+    let labels = array(&case["labels"]);
+    let probs = kerust::losses::softmax(logits.view());
+    let loss = SparseCategoricalCrossentropy::new();
+    let value = loss.compute(labels.view(), probs.view(), None).unwrap();
+    assert!(value.is_finite());
+    // The fused gradient that fit uses is the from-logits one, never zeroed
+    // by the clip.
+    let mut fused = ArrayD::zeros(vec![0]);
+    loss.softmax_logits_gradient(labels.view(), probs.view(), &mut fused)
+        .unwrap()
+        .unwrap();
+    let want = array(&case["from_logits"]["grad_logits"]);
+    assert_close(&fused, &want, 1e-6, 1e-8, "fused gradient");
+}
+
+#[test]
+fn adam_steps_match_keras() {
+    let reference = fixture("adam.json");
+    for case in reference["cases"].as_array().unwrap() {
+        let config = &case["config"];
+        let mut adam = Adam::new()
+            .learning_rate(config["learning_rate"].as_f64().unwrap() as f32)
+            .beta_1(config["beta_1"].as_f64().unwrap())
+            .beta_2(config["beta_2"].as_f64().unwrap())
+            .epsilon(config["epsilon"].as_f64().unwrap() as f32);
+        let mut param = array(&case["param0"]).into_raw_vec_and_offset().0;
+        let grads = case["grads"].as_array().unwrap();
+        for (k, (grad, step)) in grads
+            .iter()
+            .zip(case["steps"].as_array().unwrap())
+            .enumerate()
+        {
+            adam.begin_step();
+            let grad = array(grad).into_raw_vec_and_offset().0;
+            adam.update(0, &mut param, &grad);
+            let state = adam.state();
+            let what = format!("{} step {k}", case["name"]);
+            let got = ArrayD::from_shape_vec(vec![param.len()], param.clone()).unwrap();
+            assert_close(
+                &got,
+                &array(&step["param"]),
+                1e-6,
+                0.0,
+                &format!("{what}: param"),
+            );
+            for (slot, key) in [(0, "m"), (1, "v")] {
+                let values =
+                    ArrayD::from_shape_vec(vec![param.len()], state.slots[slot].2.clone()).unwrap();
+                assert_close(
+                    &values,
+                    &array(&step[key]),
+                    1e-6,
+                    0.0,
+                    &format!("{what}: {key}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn three_training_steps_of_a_tiny_mlp_match_keras() {
+    let reference = fixture("mlp_train_steps.json");
+    let x = array(&reference["x"]);
+    let y = array(&reference["y"]);
+    let initial = &reference["initial_weights"];
+    let mut model = Sequential::new()
+        .input_shape([x.shape()[1]])
+        .add(Dense::new(5).activation(Activation::Relu))
+        .add(Dense::new(3).activation(Activation::Softmax));
+    model
+        .compile(
+            Adam::new(),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    let weights: Vec<ArrayD<f32>> = ["W1", "b1", "W2", "b2"]
+        .iter()
+        .map(|k| array(&initial[*k]))
+        .collect();
+    model.set_weights(&weights).unwrap();
+
+    for step in reference["steps"].as_array().unwrap() {
+        let bounds = step["batch_rows"].as_array().unwrap();
+        let (start, end) = (
+            bounds[0].as_u64().unwrap() as usize,
+            bounds[1].as_u64().unwrap() as usize,
+        );
+        let rows: Vec<usize> = (start..end).collect();
+        let xb = x.select(Axis(0), &rows);
+        let yb = y.select(Axis(0), &rows);
+        let what = format!("step {}", step["step"]);
+
+        let probs = model.predict(&xb).unwrap();
+        assert_close(
+            &probs,
+            &array(&step["probs_before_step"]),
+            1e-5,
+            1e-7,
+            &format!("{what}: probs"),
+        );
+        let loss = model.train_on_batch(&xb, &yb).unwrap();
+        let want = step["loss"].as_f64().unwrap() as f32;
+        assert!(
+            (loss - want).abs() <= 1e-5 * want.abs(),
+            "{what}: loss {loss} vs {want}"
+        );
+
+        let mut grads = Vec::new();
+        for layer in model.layers_mut() {
+            grads.extend(stored_gradients(layer.as_mut()));
+        }
+        let after = model.get_weights();
+        for (i, key) in ["W1", "b1", "W2", "b2"].iter().enumerate() {
+            assert_close(
+                &grads[i],
+                &array(&step["grads"][*key]),
+                1e-5,
+                1e-7,
+                &format!("{what}: d{key}"),
+            );
+            let want = array(&step["weights_after"][*key]);
+            assert_close(
+                &after[i],
+                &want,
+                1e-5,
+                1e-7,
+                &format!("{what}: {key} after"),
+            );
+        }
+    }
+}
