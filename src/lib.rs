@@ -55,6 +55,7 @@
 pub mod activations;
 pub mod callbacks;
 pub mod error;
+pub mod gradcheck;
 pub mod initializers;
 pub mod io;
 pub mod layers;

@@ -246,6 +246,7 @@ impl Sequential {
         loss: impl Loss + 'static,
         metrics: impl IntoIterator<Item = M>,
     ) -> Result<()> {
+        optimizer.validate()?;
         let metrics = metrics
             .into_iter()
             .map(IntoMetric::into_metric)

@@ -1,0 +1,216 @@
+//! Central finite differences against every layer's and loss' backward pass.
+
+use kerust::gradcheck::{check_layer, check_loss};
+use kerust::prelude::*;
+use kerust::random::{stream, Purpose};
+use ndarray::{Array, ArrayD, IxDyn};
+use rand::Rng;
+
+const EPSILON: f32 = 1e-2;
+const TOLERANCE: f64 = 2e-3;
+
+/// Values in [-1, 1], kept at least 0.05 away from 0 so that no perturbation
+/// crosses ReLU's kink.
+fn input(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let mut rng = stream(seed, Purpose::User(1), 0, 0);
+    Array::from_shape_simple_fn(IxDyn(shape), || {
+        let v: f32 = rng.random_range(0.05..1.0);
+        if rng.random::<bool>() {
+            v
+        } else {
+            -v
+        }
+    })
+}
+
+fn built(mut layer: impl Layer, input_shape: &[usize]) -> impl Layer {
+    layer
+        .build(input_shape, &mut stream(3, Purpose::Init, 0, 0))
+        .unwrap();
+    layer
+}
+
+#[test]
+fn dense_backward_matches_finite_differences_for_every_activation() {
+    for activation in [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softmax,
+    ] {
+        for use_bias in [true, false] {
+            let mut layer = built(
+                Dense::new(4).activation(activation).use_bias(use_bias),
+                &[5],
+            );
+            let check = check_layer(&mut layer, input(&[3, 5], 1).view(), EPSILON).unwrap();
+            assert!(
+                check.max_error() < TOLERANCE,
+                "{activation:?}, bias {use_bias}: {check:?}"
+            );
+            assert_eq!(check.checked, 15 + 20 + if use_bias { 4 } else { 0 });
+        }
+    }
+}
+
+#[test]
+fn dense_acts_on_the_last_axis_of_higher_rank_inputs() {
+    let mut layer = built(Dense::new(2).activation(Activation::Tanh), &[3, 4]);
+    let check = check_layer(&mut layer, input(&[2, 3, 4], 2).view(), EPSILON).unwrap();
+    assert!(check.max_error() < TOLERANCE, "{check:?}");
+}
+
+#[test]
+fn flatten_relu_and_softmax_backward_match_finite_differences() {
+    let x = input(&[2, 3, 4], 3);
+    let mut flatten = built(Flatten::new(), &[3, 4]);
+    assert!(
+        check_layer(&mut flatten, x.view(), EPSILON)
+            .unwrap()
+            .max_error()
+            < TOLERANCE
+    );
+    let mut relu = built(ReLU::new(), &[3, 4]);
+    assert!(
+        check_layer(&mut relu, x.view(), EPSILON)
+            .unwrap()
+            .max_error()
+            < TOLERANCE
+    );
+    let mut softmax = built(Softmax::new(), &[3, 4]);
+    assert!(
+        check_layer(&mut softmax, x.view(), EPSILON)
+            .unwrap()
+            .max_error()
+            < TOLERANCE
+    );
+}
+
+#[test]
+fn loss_gradients_match_finite_differences() {
+    let logits = input(&[4, 3], 4);
+    let probs = kerust::losses::softmax(logits.view());
+    let labels = ndarray::array![0.0_f32, 2.0, 1.0, 2.0].into_dyn();
+    let one_hot = ndarray::array![
+        [1.0_f32, 0.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [0.0, 1.0, 0.0],
+        [0.2, 0.3, 0.5]
+    ]
+    .into_dyn();
+    let cases: Vec<(&str, Box<dyn Loss>, &ArrayD<f32>, &ArrayD<f32>)> = vec![
+        (
+            "sparse, logits",
+            Box::new(SparseCategoricalCrossentropy::new().from_logits(true)),
+            &labels,
+            &logits,
+        ),
+        (
+            "sparse, probs",
+            Box::new(SparseCategoricalCrossentropy::new()),
+            &labels,
+            &probs,
+        ),
+        (
+            "categorical, logits",
+            Box::new(CategoricalCrossentropy::new().from_logits(true)),
+            &one_hot,
+            &logits,
+        ),
+        (
+            "categorical, probs",
+            Box::new(CategoricalCrossentropy::new()),
+            &one_hot,
+            &probs,
+        ),
+        ("mse", Box::new(MeanSquaredError::new()), &one_hot, &probs),
+    ];
+    for (name, loss, y_true, y_pred) in cases {
+        // Probabilities are small: perturb them by less.
+        let epsilon = if name.contains("probs") {
+            1e-3
+        } else {
+            EPSILON
+        };
+        let error = check_loss(loss.as_ref(), y_true.view(), y_pred.view(), epsilon).unwrap();
+        assert!(error < TOLERANCE, "{name}: {error}");
+    }
+}
+
+#[test]
+fn the_fused_softmax_gradient_is_the_derivative_of_the_loss_of_the_logits() {
+    // loss(z) = sparse_ce(softmax(z)); its numeric slope in z must equal the
+    // gradient fit uses, (softmax(z) - one_hot) / batch.
+    let logits = input(&[3, 4], 5);
+    let labels = ndarray::array![3.0_f32, 0.0, 1.0].into_dyn();
+    let loss = SparseCategoricalCrossentropy::new();
+    let probs = kerust::losses::softmax(logits.view());
+    let mut fused = ArrayD::zeros(IxDyn(&[0]));
+    loss.softmax_logits_gradient(labels.view(), probs.view(), &mut fused)
+        .unwrap()
+        .unwrap();
+    let value = |z: &ArrayD<f32>| {
+        let p = kerust::losses::softmax(z.view());
+        f64::from(loss.compute(labels.view(), p.view(), None).unwrap())
+    };
+    for i in 0..logits.len() {
+        let mut plus = logits.clone();
+        plus.as_slice_mut().unwrap()[i] += EPSILON;
+        let mut minus = logits.clone();
+        minus.as_slice_mut().unwrap()[i] -= EPSILON;
+        let numeric = (value(&plus) - value(&minus)) / (2.0 * f64::from(EPSILON));
+        let analytic = f64::from(fused.as_slice().unwrap()[i]);
+        assert!(
+            (analytic - numeric).abs() < TOLERANCE,
+            "logit {i}: {analytic} vs {numeric}"
+        );
+    }
+}
+
+/// A layer whose backward pass is wrong on purpose: `y = 2x`, but it passes
+/// the gradient through unscaled.
+struct WrongDouble(String);
+
+impl Layer for WrongDouble {
+    fn class_name(&self) -> &str {
+        "WrongDouble"
+    }
+    fn name(&self) -> &str {
+        &self.0
+    }
+    fn set_name(&mut self, name: String) {
+        self.0 = name;
+    }
+    fn build(&mut self, shape: &[usize], _: &mut dyn rand::RngCore) -> kerust::Result<Vec<usize>> {
+        Ok(shape.to_vec())
+    }
+    fn forward(
+        &self,
+        x: ndarray::ArrayViewD<'_, f32>,
+        y: &mut ArrayD<f32>,
+        _: bool,
+    ) -> kerust::Result<()> {
+        *y = x.mapv(|v| 2.0 * v);
+        Ok(())
+    }
+    fn backward(
+        &mut self,
+        _: ndarray::ArrayViewD<'_, f32>,
+        _: ndarray::ArrayViewD<'_, f32>,
+        g: ndarray::ArrayViewD<'_, f32>,
+        dx: Option<&mut ArrayD<f32>>,
+    ) -> kerust::Result<()> {
+        if let Some(dx) = dx {
+            *dx = g.to_owned();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn the_check_catches_a_wrong_backward_pass() {
+    let mut layer = WrongDouble(String::new());
+    let check = check_layer(&mut layer, input(&[2, 3], 6).view(), EPSILON).unwrap();
+    assert!(check.input_error > 0.05, "{check:?}");
+}
