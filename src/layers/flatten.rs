@@ -118,3 +118,12 @@ impl Layer for Flatten {
         serde_json::json!({ "name": self.name })
     }
 }
+
+/// Copies `source` into `target` (same number of elements) in logical,
+/// row-major order: one `memcpy` when both are contiguous.
+fn copy_logical(source: &ArrayViewD<'_, f32>, target: &mut ArrayD<f32>) {
+    match (source.as_slice(), target.as_slice_mut()) {
+        (Some(from), Some(to)) => to.copy_from_slice(from),
+        _ => target.iter_mut().zip(source.iter()).for_each(|(t, &s)| *t = s),
+    }
+}
