@@ -237,7 +237,10 @@ impl Sequential {
 
         // Layers below the first one with weights need no gradient, and the
         // first one with weights needs none for its input.
-        let first_trainable = layers.iter().position(|l| l.param_count() > 0).unwrap_or(count - 1);
+        let first_trainable = layers
+            .iter()
+            .position(|l| l.param_count() > 0)
+            .unwrap_or(count - 1);
         for i in (first_trainable..count).rev() {
             let input = if i == 0 {
                 x.view()
