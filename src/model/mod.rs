@@ -1,0 +1,5 @@
+//! The model and what training returns.
+
+mod history;
+
+pub use history::History;
