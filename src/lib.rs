@@ -3,6 +3,10 @@
 
 pub mod error;
 pub mod io;
+pub mod metrics;
+pub mod model;
+#[cfg(feature = "plots")]
+pub mod plots;
 pub mod random;
 
 pub use error::{Error, Result};
