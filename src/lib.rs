@@ -63,6 +63,8 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+#[cfg(feature = "plots")]
+pub mod plots;
 pub mod random;
 
 pub use error::{Error, Result};

@@ -102,7 +102,7 @@ impl Sequential {
             for c in callbacks.iter_mut() {
                 c.on_epoch_end(epoch, self, &mut logs)?;
             }
-            history.push_epoch(epoch, logs.iter());
+            history.push_epoch(epoch, logs.iter())?;
             if self.stop_training {
                 break;
             }
