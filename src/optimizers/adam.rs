@@ -163,12 +163,18 @@ impl Optimizer for Adam {
         // `1 - beta` is taken in double precision, then rounded, as Keras
         // does with its Python float: 1 - 0.999 gives 0.001 exactly.
         let (keep_1, keep_2) = ((1.0 - self.beta_1) as f32, (1.0 - self.beta_2) as f32);
-        let m = slot_mut(&mut self.m, slot, value.len());
-        let v = slot_mut(&mut self.v, slot, value.len());
-        for (((w, &g), m), v) in value.iter_mut().zip(gradient).zip(m).zip(v) {
-            *m += (g - *m) * keep_1;
-            *v += (g * g - *v) * keep_2;
-            *w -= *m * alpha / (v.sqrt() + epsilon);
+        let n = value.len();
+        let m = &mut slot_mut(&mut self.m, slot, n)[..n];
+        let v = &mut slot_mut(&mut self.v, slot, n)[..n];
+        let gradient = &gradient[..n];
+        // An indexed loop over slices of one length: the compiler drops the
+        // bounds checks and uses vector instructions, sqrt and division
+        // included.
+        for i in 0..n {
+            let g = gradient[i];
+            m[i] += (g - m[i]) * keep_1;
+            v[i] += (g * g - v[i]) * keep_2;
+            value[i] -= m[i] * alpha / (v[i].sqrt() + epsilon);
         }
     }
 
