@@ -4,6 +4,7 @@
 pub mod datasets;
 pub mod error;
 pub mod io;
+pub mod preprocessing;
 pub mod random;
 
 pub use error::{Error, Result};
