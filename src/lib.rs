@@ -54,6 +54,7 @@
 
 pub mod activations;
 pub mod callbacks;
+pub mod datasets;
 pub mod error;
 pub mod gradcheck;
 pub mod initializers;
@@ -65,6 +66,7 @@ pub mod model;
 pub mod optimizers;
 #[cfg(feature = "plots")]
 pub mod plots;
+pub mod preprocessing;
 pub mod random;
 
 pub use error::{Error, Result};
