@@ -74,7 +74,10 @@ pub use error::{Error, Result};
 /// The names most programs need: `use kerust::prelude::*;`.
 pub mod prelude {
     pub use crate::activations::Activation;
-    pub use crate::callbacks::{Callback, Logs};
+    pub use crate::callbacks::{
+        Callback, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, Logs, Mode,
+        ReduceLROnPlateau, TerminateOnNaN,
+    };
     pub use crate::layers::{Dense, Flatten, Layer, ReLU, Softmax};
     pub use crate::losses::{
         CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy,
