@@ -90,6 +90,22 @@ fn matrix_products(c: &mut Criterion) {
     });
 }
 
+/// One Adam update of the reference MLP's 101,770 weights.
+fn adam_update(c: &mut Criterion) {
+    let mut adam = Adam::new();
+    let mut kernel = vec![0.01_f32; 784 * 128];
+    let mut rest = vec![0.01_f32; 128 + 128 * 10 + 10];
+    let grad_kernel = vec![0.001_f32; kernel.len()];
+    let grad_rest = vec![0.001_f32; rest.len()];
+    c.bench_function("adam_update_101770", |b| {
+        b.iter(|| {
+            adam.begin_step();
+            adam.update(0, &mut kernel, &grad_kernel);
+            adam.update(1, &mut rest, &grad_rest);
+        })
+    });
+}
+
 fn training_step(c: &mut Criterion) {
     let (x, y) = images(32);
     let mut model = reference_mlp();
@@ -131,6 +147,7 @@ criterion_group!(
     benches,
     dense,
     matrix_products,
+    adam_update,
     training_step,
     epoch,
     predict

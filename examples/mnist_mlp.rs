@@ -96,7 +96,12 @@ impl Callback for EpochLines {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, _: &mut Sequential, logs: &mut Logs) -> kerust::Result<()> {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        _: &mut Sequential,
+        logs: &mut Logs,
+    ) -> kerust::Result<()> {
         let seconds = self.started.elapsed().as_secs_f64();
         self.seconds.push(seconds);
         let get = |key: &str| logs.get(key).unwrap_or(f64::NAN);
@@ -155,7 +160,11 @@ fn run(args: &Args) -> kerust::Result<()> {
         .add(Flatten::new())
         .add(Dense::new(128).activation(Activation::Relu))
         .add(Dense::new(10).activation(Activation::Softmax));
-    model.compile(Adam::new(), SparseCategoricalCrossentropy::new(), ["accuracy"])?;
+    model.compile(
+        Adam::new(),
+        SparseCategoricalCrossentropy::new(),
+        ["accuracy"],
+    )?;
     println!("{}", model.summary());
 
     let mut augmenter = ImageDataGenerator::new().rescale(1.0 / 255.0);
@@ -172,9 +181,15 @@ fn run(args: &Args) -> kerust::Result<()> {
         kerust::preprocessing::image::save_grid_png(&path, grid.view())?;
         println!("wrote {}", path.display());
     }
-    let flow = augmenter.flow(&x_train, &y_train, args.batch_size)?.seed(args.seed);
+    let flow = augmenter
+        .flow(&x_train, &y_train, args.batch_size)?
+        .seed(args.seed);
 
-    let mut lines = EpochLines { started: Instant::now(), seconds: Vec::new(), steps: 0 };
+    let mut lines = EpochLines {
+        started: Instant::now(),
+        seconds: Vec::new(),
+        steps: 0,
+    };
     let options = FitOptions::new()
         .epochs(args.epochs)
         .seed(args.seed)
@@ -209,7 +224,12 @@ fn run(args: &Args) -> kerust::Result<()> {
 }
 
 /// What the study kept: history, report, confusion matrix and plots.
-fn write_reports(out: &Path, history: &History, probs: &ndarray::ArrayD<f32>, test: &mnist::Split) -> kerust::Result<()> {
+fn write_reports(
+    out: &Path,
+    history: &History,
+    probs: &ndarray::ArrayD<f32>,
+    test: &mnist::Split,
+) -> kerust::Result<()> {
     history.save_json(out.join("history.json"))?;
     let predicted: Vec<usize> = probs
         .outer_iter()
