@@ -3,6 +3,8 @@
 
 pub mod error;
 pub mod io;
+pub mod model;
+pub mod preprocessing;
 pub mod random;
 
 pub use error::{Error, Result};

@@ -1,0 +1,3 @@
+//! Preparing data for a model: image augmentation.
+
+pub mod image;
