@@ -184,6 +184,20 @@ pub struct Flow {
     pass: Option<Pass>,
 }
 
+impl std::fmt::Debug for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flow")
+            .field("images", &self.len())
+            .field("image_shape", &self.data.image_shape)
+            .field("batch_size", &self.data.batch_size)
+            .field("shuffle", &self.shuffle)
+            .field("seed", &self.seed)
+            .field("workers", &self.workers)
+            .field("prefetch", &self.prefetch)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What every pass of a flow reads.
 struct FlowData {
     generator: ImageDataGenerator,
@@ -492,5 +506,63 @@ impl Drop for Ahead {
                 log::error!("the augmentation producer panicked while stopping");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array1, Array4};
+
+    fn flow() -> Flow {
+        let x = Array4::from_shape_fn((10, 4, 5, 2), |(i, r, c, k)| {
+            (i * 40 + r * 10 + c * 2 + k) as f32
+        });
+        let y = Array1::from_shape_fn(10, |i| i as f32);
+        let generator = ImageDataGenerator::new()
+            .rotation_range(30.0)
+            .zoom_range(0.2);
+        generator.flow(&x, &y, 3).expect("a valid flow").seed(4)
+    }
+
+    #[test]
+    fn batches_made_on_demand_equal_those_made_ahead() -> Result<()> {
+        let mut ahead = flow();
+        ahead.start_epoch(2)?;
+        let plan = PassPlan {
+            data: Arc::clone(&ahead.data),
+            seed: 4,
+            epoch: 2,
+            order: epoch_order(10, true, 4, 2),
+            pool: None,
+            spares: Arc::new(Mutex::new(Vec::new())),
+        };
+        let mut on_demand = Pass::Inline { plan, step: 0 };
+        for _ in 0..4 {
+            let (a, b) = (ahead.next_batch()?, on_demand.next());
+            let (a, b) = (a.expect("4 batches"), b.expect("4 batches"));
+            assert_eq!((a.x, a.y), (b.x, b.y));
+        }
+        assert!(ahead.next_batch()?.is_none() && on_demand.next().is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn the_flow_describes_itself() {
+        let text = format!("{:?}", flow().workers(2));
+        assert!(
+            text.contains("images: 10") && text.contains("workers: Some(2)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn images_of_zero_size_are_refused() {
+        let err = check_images("flow", &[3, 0, 4, 1]).unwrap_err();
+        assert!(err.to_string().contains("(3, 0, 4, 1)"), "{err}");
+        assert!(matches!(
+            check_images("flow", &[0, 2, 2, 1]),
+            Err(Error::EmptyData { .. })
+        ));
     }
 }

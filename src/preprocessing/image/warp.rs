@@ -194,8 +194,21 @@ impl InverseMap {
 /// The two neighbours of a sample point along one axis, with their weights.
 #[derive(Debug, Clone, Copy)]
 struct Taps {
-    index: [usize; 2],
-    weight: [f64; 2],
+    first: usize,
+    second: usize,
+    first_weight: f64,
+    second_weight: f64,
+}
+
+impl Taps {
+    fn new(first: usize, second: usize, first_weight: f64) -> Self {
+        Taps {
+            first,
+            second,
+            first_weight,
+            second_weight: 1.0 - first_weight,
+        }
+    }
 }
 
 /// Where the sample point `coordinate` reads along an axis of `len` pixels,
@@ -205,7 +218,20 @@ struct Taps {
 /// `map_coordinate` does for the mode (not for `Nearest`, whose neighbours
 /// are clamped instead), then split into two neighbours whose indices are
 /// folded again when they fall off the edge.
+#[inline]
 fn axis_taps(coordinate: f64, len: usize, fill: FillMode) -> Option<Taps> {
+    // Inside the image, with a neighbour on each side: nothing to fold, and
+    // truncation is the floor.
+    if coordinate >= 0.0 && coordinate < (len - 1) as f64 {
+        let start = coordinate as usize;
+        let first_weight = 1.0 - (coordinate - start as f64);
+        return Some(Taps::new(start, start + 1, first_weight));
+    }
+    edge_taps(coordinate, len, fill)
+}
+
+/// [`axis_taps`] for a point near or beyond an edge.
+fn edge_taps(coordinate: f64, len: usize, fill: FillMode) -> Option<Taps> {
     if coordinate.is_nan() {
         return None;
     }
@@ -220,18 +246,13 @@ fn axis_taps(coordinate: f64, len: usize, fill: FillMode) -> Option<Taps> {
     let first_weight = 1.0 - (folded - floor);
     let start = floor as i64;
     let n = len as i64;
-    let index = if start >= 0 && start < n - 1 {
-        [start as usize, start as usize + 1]
+    let taps = if start >= 0 && start < n - 1 {
+        Taps::new(start as usize, start as usize + 1, first_weight)
     } else {
-        [
-            fold_index(start, n, fill),
-            fold_index(start.saturating_add(1), n, fill),
-        ]
+        let second = fold_index(start.saturating_add(1), n, fill);
+        Taps::new(fold_index(start, n, fill), second, first_weight)
     };
-    Some(Taps {
-        index,
-        weight: [first_weight, 1.0 - first_weight],
-    })
+    Some(taps)
 }
 
 /// Folds a coordinate that lies outside `[0, len - 1]` back inside, or to
@@ -319,7 +340,7 @@ fn fold_index(i: i64, n: i64, fill: FillMode) -> usize {
 /// Writes the transformed `source` image (`height x width x channels`,
 /// row-major) into `out`, which has the same length.
 ///
-/// Every output value is the scipy sum `((v * w_row) * w_col)` over the four
+/// Every output value is scipy's sum of `(v * w_row) * w_col` over the four
 /// neighbours in row-major order, in `f64`, rounded once to `f32`.
 pub(crate) fn warp<E: Element>(
     source: &[E],
@@ -371,23 +392,38 @@ pub(crate) fn warp<E: Element>(
             let to = target(row, col);
             let source_row = row_base + col as f64 * m01;
             let source_col = col_base + col as f64 * m11;
-            let taps = axis_taps(source_row, height, fill).zip(axis_taps(source_col, width, fill));
-            let Some((rows, cols)) = taps else {
+            let taps = (
+                axis_taps(source_row, height, fill),
+                axis_taps(source_col, width, fill),
+            );
+            let (Some(rows), Some(cols)) = taps else {
                 out[to..to + channels].fill(cval);
                 continue;
             };
-            for k in 0..channels {
-                let mut sum = 0.0f64;
-                for (r, w_row) in rows.index.iter().zip(rows.weight) {
-                    for (c, w_col) in cols.index.iter().zip(cols.weight) {
-                        let value = source[(r * width + c) * channels + k].to_f64();
-                        sum += value * w_row * w_col;
-                    }
-                }
-                out[to + k] = sum as f32;
+            let (top, bottom) = (rows.first * width, rows.second * width);
+            let corners = [
+                (top + cols.first) * channels,
+                (top + cols.second) * channels,
+                (bottom + cols.first) * channels,
+                (bottom + cols.second) * channels,
+            ];
+            for (k, value) in out[to..to + channels].iter_mut().enumerate() {
+                *value = bilinear(source, corners.map(|i| i + k), &rows, &cols);
             }
         }
     }
+}
+
+/// scipy's sum over the four neighbours at `corners` (row-major), in `f64`.
+#[inline(always)]
+fn bilinear<E: Element>(source: &[E], corners: [usize; 4], rows: &Taps, cols: &Taps) -> f32 {
+    let [v00, v01, v10, v11] = corners.map(|i| source[i].to_f64());
+    let mut sum = 0.0f64;
+    sum += v00 * rows.first_weight * cols.first_weight;
+    sum += v01 * rows.first_weight * cols.second_weight;
+    sum += v10 * rows.second_weight * cols.first_weight;
+    sum += v11 * rows.second_weight * cols.second_weight;
+    sum as f32
 }
 
 #[cfg(test)]
