@@ -29,11 +29,13 @@
 //!
 //! So a positive `theta` turns the content counter-clockwise as displayed,
 //! a positive `tx` moves it left and a positive `ty` up, and zoom factors
-//! above 1 make it smaller. The flips mirror the result afterwards. The
-//! coordinates are computed in `f64` and every value is summed in `f64`
-//! as scipy does, then rounded to `f32`; the result matches Keras
-//! 3 (`scipy.ndimage.affine_transform`, order 1) within 1e-5 on the
-//! reference digits in `tests/fixtures/augment_geometry.json`.
+//! above 1 make it smaller. The flips mirror the result afterwards. Points
+//! outside the input take the value their [`FillMode`] gives (by default
+//! the nearest edge pixel). The coordinates are computed in `f64` and every value is summed in `f64`
+//! in the order scipy uses, then rounded to `f32`. On the 21 reference
+//! pictures of `tests/fixtures/augment_geometry.json` (Keras 3 calling
+//! `scipy.ndimage.affine_transform` with order 1), every pixel comes out
+//! equal to Keras'; the test allows 1e-5.
 //!
 //! # Random draws
 //!
@@ -43,7 +45,8 @@
 //! `ty` from `height_shift_range` (times the height when below 1); a shear
 //! angle; two independent zoom factors `zx`, `zy` from the zoom range;
 //! then two draws for the flips, each taken with probability 1/2 when
-//! enabled. A draw is skipped when its range is 0, as in Keras.
+//! enabled. As in Keras, a draw is skipped when its range is 0 (for the
+//! zoom, `[1, 1]`); the two flip draws never are.
 //!
 //! [`Flow`] draws the transform of image `i` in epoch `e` from
 //! [`stream(seed, Purpose::Augment, e, i)`](crate::random::stream), `i`
@@ -114,12 +117,14 @@
 mod element;
 mod flow;
 mod generator;
+mod options;
 mod preview;
 mod warp;
 
 pub use element::Element;
 pub use flow::Flow;
-pub use generator::{ImageDataGenerator, OptionValue};
+pub use generator::ImageDataGenerator;
+pub use options::OptionValue;
 #[cfg(feature = "images")]
 pub use preview::save_grid_png;
 pub use warp::{FillMode, TransformParams};
