@@ -221,9 +221,9 @@ impl Flow {
         self
     }
 
-    /// Transforms on a pool of `threads` threads of the flow's own, made at
-    /// the first epoch, instead of the global rayon pool (default). The
-    /// batches are the same for every number of threads.
+    /// Transforms the images on a rayon pool of `threads` threads owned by
+    /// the flow (built at the first epoch) instead of the global pool (the
+    /// default). The batches are the same for every number of threads.
     pub fn workers(mut self, threads: usize) -> Self {
         self.workers = Some(threads);
         self.pool = None;
