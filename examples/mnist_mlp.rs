@@ -44,7 +44,7 @@ struct Args {
 const USAGE: &str = "usage: mnist_mlp [--epochs N] [--batch-size N] [--seed N] [--train-limit N]
                  [--data DIR] [--out DIR] [--no-augment] [--verbose 0|1|2] [--preview]";
 
-fn parse_args() -> Result<Args, lexopt::Error> {
+fn parse_args() -> std::result::Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
         epochs: 15,

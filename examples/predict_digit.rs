@@ -36,7 +36,7 @@ struct Args {
 const USAGE: &str = "usage: predict_digit [--model PATH] [--preprocess naive|mnist] [--json]
                      [--save-prepared DIR] IMAGE...";
 
-fn parse_args() -> Result<Args, lexopt::Error> {
+fn parse_args() -> std::result::Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
         model: PathBuf::from("runs/mnist_mlp/model.safetensors"),

@@ -15,7 +15,11 @@ fn reference_mlp(seed: u64) -> Sequential {
         .add(Dense::new(128).activation(Activation::Relu))
         .add(Dense::new(10).activation(Activation::Softmax));
     model
-        .compile(Adam::new(), SparseCategoricalCrossentropy::new(), ["accuracy"])
+        .compile(
+            Adam::new(),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
         .unwrap();
     model
 }
@@ -53,6 +57,10 @@ fn the_reference_recipe_without_augmentation_reaches_97_5_percent() {
         .validation_data(&x_test, &y_test)
         .verbose(Verbosity::EpochLines);
     model.fit((&x, &y), options).unwrap();
-    let accuracy = model.evaluate(&x_test, &y_test).unwrap().get("accuracy").unwrap();
+    let accuracy = model
+        .evaluate(&x_test, &y_test)
+        .unwrap()
+        .get("accuracy")
+        .unwrap();
     assert!(accuracy >= 0.975, "test accuracy {accuracy}");
 }

@@ -1,0 +1,549 @@
+//! The geometry of one transform: the inverse affine map, bilinear sampling
+//! and the fill modes, computed the way Keras hands them to
+//! `scipy.ndimage.affine_transform`.
+
+use serde::{Deserialize, Serialize};
+
+use super::element::Element;
+
+/// How to fill the points that the inverse map sends outside the input.
+///
+/// Shown on a row `a b c d`, with the image between the bars:
+///
+/// ```text
+/// Nearest    a a a a | a b c d | d d d d
+/// Constant   k k k k | a b c d | k k k k    (k = cval)
+/// Reflect    d c b a | a b c d | d c b a
+/// Wrap       a b c d | a b c d | a b c d
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FillMode {
+    /// The nearest edge pixel (the default, as in Keras).
+    #[default]
+    Nearest,
+    /// The generator's `cval` wherever a sample point leaves the image.
+    Constant,
+    /// The image mirrored about its edges.
+    Reflect,
+    /// The image repeated, with a period of its own size.
+    Wrap,
+}
+
+impl FillMode {
+    /// The name Keras gives the mode: `"nearest"`, `"constant"`, ...
+    pub fn keras_name(self) -> &'static str {
+        match self {
+            FillMode::Nearest => "nearest",
+            FillMode::Constant => "constant",
+            FillMode::Reflect => "reflect",
+            FillMode::Wrap => "wrap",
+        }
+    }
+}
+
+/// The parameters of one transform, with the meaning Keras gives them in
+/// `ImageDataGenerator.apply_transform`.
+///
+/// The identity is [`TransformParams::default()`]: angles and shifts 0,
+/// zoom factors 1, no flip. Missing fields take those values when read
+/// with serde, as missing keys do in Keras.
+///
+/// - `theta`: rotation in degrees; positive turns the content
+///   counter-clockwise as displayed (row 0 at the top).
+/// - `tx`: shift along the columns in pixels; positive moves the content
+///   left: `output(r, c) = input(r, c + tx)`.
+/// - `ty`: shift along the rows in pixels; positive moves the content up:
+///   `output(r, c) = input(r + ty, c)`.
+/// - `shear`: shear angle in degrees, as Keras applies it.
+/// - `zx`, `zy`: zoom factors of the sampling grid along the columns and
+///   the rows; above 1 the content gets smaller, below 1 larger.
+/// - `flip_horizontal`, `flip_vertical`: mirror the columns or the rows,
+///   after the affine part.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransformParams {
+    /// Rotation angle in degrees.
+    pub theta: f64,
+    /// Shift along the columns, in pixels.
+    pub tx: f64,
+    /// Shift along the rows, in pixels.
+    pub ty: f64,
+    /// Shear angle in degrees.
+    pub shear: f64,
+    /// Zoom factor along the columns.
+    pub zx: f64,
+    /// Zoom factor along the rows.
+    pub zy: f64,
+    /// Whether to mirror the columns.
+    pub flip_horizontal: bool,
+    /// Whether to mirror the rows.
+    pub flip_vertical: bool,
+}
+
+impl Default for TransformParams {
+    fn default() -> Self {
+        TransformParams {
+            theta: 0.0,
+            tx: 0.0,
+            ty: 0.0,
+            shear: 0.0,
+            zx: 1.0,
+            zy: 1.0,
+            flip_horizontal: false,
+            flip_vertical: false,
+        }
+    }
+}
+
+impl TransformParams {
+    /// Whether the parameters leave every image unchanged.
+    pub fn is_identity(&self) -> bool {
+        !self.has_affine_part() && !self.flip_horizontal && !self.flip_vertical
+    }
+
+    /// Whether Keras would build a transform matrix for these parameters.
+    fn has_affine_part(&self) -> bool {
+        self.theta != 0.0
+            || self.tx != 0.0
+            || self.ty != 0.0
+            || self.shear != 0.0
+            || self.zx != 1.0
+            || self.zy != 1.0
+    }
+}
+
+type Mat3 = [[f64; 3]; 3];
+
+fn mat_mul(a: &Mat3, b: &Mat3) -> Mat3 {
+    let mut out = [[0.0; 3]; 3];
+    for (i, row) in out.iter_mut().enumerate() {
+        for (j, value) in row.iter_mut().enumerate() {
+            *value = a[i][0] * b[0][j] + a[i][1] * b[1][j] + a[i][2] * b[2][j];
+        }
+    }
+    out
+}
+
+/// The inverse map from output `(row, col)` to input `(row, col)`:
+/// `source = matrix @ [row, col] + offset`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct InverseMap {
+    matrix: [[f64; 2]; 2],
+    offset: [f64; 2],
+}
+
+impl InverseMap {
+    /// Builds the map Keras builds, or `None` when it builds none (no
+    /// rotation, shift, shear or zoom).
+    ///
+    /// Keras composes `rotation @ shift @ shear @ zoom` in `(x, y)` order
+    /// (x along the columns), conjugates it with a translation to the
+    /// centre, then swaps the axes into `(row, col)` order for scipy.
+    pub(crate) fn new(params: &TransformParams, height: usize, width: usize) -> Option<Self> {
+        if !params.has_affine_part() {
+            return None;
+        }
+        let mut t: Mat3 = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        if params.theta != 0.0 {
+            let angle = params.theta * (std::f64::consts::PI / 180.0);
+            let (sin, cos) = angle.sin_cos();
+            t = [[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]];
+        }
+        if params.tx != 0.0 || params.ty != 0.0 {
+            let shift = [
+                [1.0, 0.0, params.tx],
+                [0.0, 1.0, params.ty],
+                [0.0, 0.0, 1.0],
+            ];
+            t = mat_mul(&t, &shift);
+        }
+        if params.shear != 0.0 {
+            let angle = params.shear * (std::f64::consts::PI / 180.0);
+            let (sin, cos) = angle.sin_cos();
+            let shear = [[1.0, -sin, 0.0], [0.0, cos, 0.0], [0.0, 0.0, 1.0]];
+            t = mat_mul(&t, &shear);
+        }
+        if params.zx != 1.0 || params.zy != 1.0 {
+            let zoom = [
+                [params.zx, 0.0, 0.0],
+                [0.0, params.zy, 0.0],
+                [0.0, 0.0, 1.0],
+            ];
+            t = mat_mul(&t, &zoom);
+        }
+
+        // The centre of the image in (x, y) order: x runs along the columns.
+        let centre_x = width as f64 / 2.0 - 0.5;
+        let centre_y = height as f64 / 2.0 - 0.5;
+        let to_centre = [[1.0, 0.0, centre_x], [0.0, 1.0, centre_y], [0.0, 0.0, 1.0]];
+        let from_centre = [
+            [1.0, 0.0, -centre_x],
+            [0.0, 1.0, -centre_y],
+            [0.0, 0.0, 1.0],
+        ];
+        let t = mat_mul(&mat_mul(&to_centre, &t), &from_centre);
+
+        Some(InverseMap {
+            matrix: [[t[1][1], t[1][0]], [t[0][1], t[0][0]]],
+            offset: [t[1][2], t[0][2]],
+        })
+    }
+}
+
+/// The two neighbours of a sample point along one axis, with their weights.
+#[derive(Debug, Clone, Copy)]
+struct Taps {
+    first: usize,
+    second: usize,
+    first_weight: f64,
+    second_weight: f64,
+}
+
+impl Taps {
+    fn new(first: usize, second: usize, first_weight: f64) -> Self {
+        Taps {
+            first,
+            second,
+            first_weight,
+            second_weight: 1.0 - first_weight,
+        }
+    }
+}
+
+/// Where the sample point `coordinate` reads along an axis of `len` pixels,
+/// or `None` when it takes the constant fill value.
+///
+/// The coordinate is first folded back into the image as scipy's
+/// `map_coordinate` does for the mode (not for `Nearest`, whose neighbours
+/// are clamped instead), then split into two neighbours whose indices are
+/// folded again when they fall off the edge.
+#[inline]
+fn axis_taps(coordinate: f64, len: usize, fill: FillMode) -> Option<Taps> {
+    // Inside the image, with a neighbour on each side: nothing to fold, and
+    // truncation is the floor.
+    if coordinate >= 0.0 && coordinate < (len - 1) as f64 {
+        let start = coordinate as usize;
+        let first_weight = 1.0 - (coordinate - start as f64);
+        return Some(Taps::new(start, start + 1, first_weight));
+    }
+    edge_taps(coordinate, len, fill)
+}
+
+/// [`axis_taps`] for a point near or beyond an edge.
+fn edge_taps(coordinate: f64, len: usize, fill: FillMode) -> Option<Taps> {
+    if coordinate.is_nan() {
+        return None;
+    }
+    let folded = match fill {
+        FillMode::Nearest => coordinate,
+        _ => fold_coordinate(coordinate, len, fill),
+    };
+    if fill != FillMode::Nearest && folded <= -1.0 {
+        return None;
+    }
+    let floor = folded.floor();
+    let first_weight = 1.0 - (folded - floor);
+    let start = floor as i64;
+    let n = len as i64;
+    let taps = if start >= 0 && start < n - 1 {
+        Taps::new(start as usize, start as usize + 1, first_weight)
+    } else {
+        let second = fold_index(start.saturating_add(1), n, fill);
+        Taps::new(fold_index(start, n, fill), second, first_weight)
+    };
+    Some(taps)
+}
+
+/// Folds a coordinate that lies outside `[0, len - 1]` back inside, or to
+/// -1 (the constant value) for `Constant`.
+fn fold_coordinate(x: f64, len: usize, fill: FillMode) -> f64 {
+    let n = len as f64;
+    if x >= 0.0 && x <= n - 1.0 {
+        return x;
+    }
+    if len <= 1 {
+        return if fill == FillMode::Constant {
+            -1.0
+        } else {
+            0.0
+        };
+    }
+    match fill {
+        FillMode::Nearest => x.clamp(0.0, n - 1.0),
+        FillMode::Constant => -1.0,
+        FillMode::Reflect => {
+            let period = 2.0 * n;
+            if x < 0.0 {
+                let x = if x < -period {
+                    period * (-x / period).trunc() + x
+                } else {
+                    x
+                };
+                if x < -n {
+                    x + period
+                } else {
+                    // Keep a point just below zero from landing on -1 exactly.
+                    (if x > -1e-15 { 1e-15 } else { -x }) - 1.0
+                }
+            } else {
+                let x = x - period * (x / period).trunc();
+                if x >= n {
+                    period - x - 1.0
+                } else {
+                    x
+                }
+            }
+        }
+        FillMode::Wrap => {
+            if x < 0.0 {
+                x + n * (((-1.0 - x) / n).trunc() + 1.0)
+            } else {
+                x - n * (x / n).trunc()
+            }
+        }
+    }
+}
+
+/// Folds a neighbour index that lies outside `0..n` back inside.
+///
+/// `Constant` folds as a mirror without repeating the edge; the weight of
+/// such a neighbour is always zero, since the point itself lies inside.
+fn fold_index(i: i64, n: i64, fill: FillMode) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let folded = match fill {
+        FillMode::Nearest => i.clamp(0, n - 1),
+        FillMode::Wrap => i.rem_euclid(n),
+        FillMode::Reflect => {
+            let m = i.rem_euclid(2 * n);
+            if m >= n {
+                2 * n - 1 - m
+            } else {
+                m
+            }
+        }
+        FillMode::Constant => {
+            let period = 2 * n - 2;
+            let m = i.rem_euclid(period);
+            if m >= n {
+                period - m
+            } else {
+                m
+            }
+        }
+    };
+    folded as usize
+}
+
+/// Writes the transformed `source` image (`height x width x channels`,
+/// row-major) into `out`, which has the same length.
+///
+/// Every output value is scipy's sum of `(v * w_row) * w_col` over the four
+/// neighbours in row-major order, in `f64`, rounded once to `f32`.
+pub(crate) fn warp<E: Element>(
+    source: &[E],
+    shape: [usize; 3],
+    params: &TransformParams,
+    fill: FillMode,
+    cval: f32,
+    out: &mut [f32],
+) {
+    let [height, width, channels] = shape;
+    debug_assert_eq!(source.len(), height * width * channels);
+    debug_assert_eq!(out.len(), source.len());
+    if source.is_empty() {
+        return;
+    }
+    let target = |row: usize, col: usize| {
+        let row = if params.flip_vertical {
+            height - 1 - row
+        } else {
+            row
+        };
+        let col = if params.flip_horizontal {
+            width - 1 - col
+        } else {
+            col
+        };
+        (row * width + col) * channels
+    };
+
+    let Some(map) = InverseMap::new(params, height, width) else {
+        for row in 0..height {
+            for col in 0..width {
+                let from = (row * width + col) * channels;
+                let to = target(row, col);
+                for k in 0..channels {
+                    out[to + k] = source[from + k].to_f32();
+                }
+            }
+        }
+        return;
+    };
+
+    let [[m00, m01], [m10, m11]] = map.matrix;
+    for row in 0..height {
+        // scipy sums `offset + row * m[.][0] + col * m[.][1]` in this order.
+        let row_base = map.offset[0] + row as f64 * m00;
+        let col_base = map.offset[1] + row as f64 * m10;
+        for col in 0..width {
+            let to = target(row, col);
+            let source_row = row_base + col as f64 * m01;
+            let source_col = col_base + col as f64 * m11;
+            let taps = (
+                axis_taps(source_row, height, fill),
+                axis_taps(source_col, width, fill),
+            );
+            let (Some(rows), Some(cols)) = taps else {
+                out[to..to + channels].fill(cval);
+                continue;
+            };
+            let (top, bottom) = (rows.first * width, rows.second * width);
+            let corners = [
+                (top + cols.first) * channels,
+                (top + cols.second) * channels,
+                (bottom + cols.first) * channels,
+                (bottom + cols.second) * channels,
+            ];
+            for (k, value) in out[to..to + channels].iter_mut().enumerate() {
+                *value = bilinear(source, corners.map(|i| i + k), &rows, &cols);
+            }
+        }
+    }
+}
+
+/// scipy's sum over the four neighbours at `corners` (row-major), in `f64`.
+#[inline(always)]
+fn bilinear<E: Element>(source: &[E], corners: [usize; 4], rows: &Taps, cols: &Taps) -> f32 {
+    let [v00, v01, v10, v11] = corners.map(|i| source[i].to_f64());
+    let mut sum = 0.0f64;
+    sum += v00 * rows.first_weight * cols.first_weight;
+    sum += v01 * rows.first_weight * cols.second_weight;
+    sum += v10 * rows.second_weight * cols.first_weight;
+    sum += v11 * rows.second_weight * cols.second_weight;
+    sum as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warp_plane(
+        source: &[f32],
+        height: usize,
+        width: usize,
+        params: &TransformParams,
+    ) -> Vec<f32> {
+        let mut out = vec![f32::NAN; source.len()];
+        warp(
+            source,
+            [height, width, 1],
+            params,
+            FillMode::Nearest,
+            0.0,
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn the_identity_builds_no_map() {
+        assert!(InverseMap::new(&TransformParams::default(), 4, 5).is_none());
+    }
+
+    #[test]
+    fn a_positive_tx_reads_from_the_right() {
+        let params = TransformParams {
+            tx: 1.0,
+            ..TransformParams::default()
+        };
+        let source: Vec<f32> = (0..6).map(|v| v as f32).collect();
+        // One row 0..6: output(c) = input(c + 1), the last column clamped.
+        assert_eq!(
+            warp_plane(&source, 1, 6, &params),
+            vec![1., 2., 3., 4., 5., 5.]
+        );
+    }
+
+    #[test]
+    fn fill_modes_fold_indices_as_their_pictures_say() {
+        let n = 4;
+        let fold = |fill| (-4..8).map(|i| fold_index(i, n, fill)).collect::<Vec<_>>();
+        assert_eq!(
+            fold(FillMode::Nearest),
+            [0, 0, 0, 0, 0, 1, 2, 3, 3, 3, 3, 3]
+        );
+        assert_eq!(
+            fold(FillMode::Reflect),
+            [3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0]
+        );
+        assert_eq!(fold(FillMode::Wrap), [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn reflect_and_wrap_fold_coordinates_into_the_image() {
+        // Half a pixel left of the edge mirrors to half a pixel left of it.
+        assert_eq!(fold_coordinate(-0.25, 4, FillMode::Reflect), -0.75);
+        assert_eq!(fold_coordinate(4.5, 4, FillMode::Reflect), 2.5);
+        assert_eq!(fold_coordinate(-0.5, 4, FillMode::Wrap), 3.5);
+        assert_eq!(fold_coordinate(9.25, 4, FillMode::Wrap), 1.25);
+        assert_eq!(fold_coordinate(3.5, 4, FillMode::Constant), -1.0);
+    }
+
+    #[test]
+    fn wrap_shifts_by_whole_pixels_like_a_roll() {
+        let params = TransformParams {
+            tx: 2.0,
+            ..TransformParams::default()
+        };
+        let source: Vec<f32> = (0..5).map(|v| v as f32).collect();
+        let mut out = vec![0.0; 5];
+        warp(&source, [1, 5, 1], &params, FillMode::Wrap, 0.0, &mut out);
+        assert_eq!(out, vec![2., 3., 4., 0., 1.]);
+    }
+
+    #[test]
+    fn constant_fills_points_outside_with_cval() {
+        let params = TransformParams {
+            ty: -1.5,
+            ..TransformParams::default()
+        };
+        let source = vec![1.0f32; 4 * 3];
+        let mut out = vec![0.0; 12];
+        warp(
+            &source,
+            [4, 3, 1],
+            &params,
+            FillMode::Constant,
+            -7.0,
+            &mut out,
+        );
+        // Rows 0 and 1 read rows -1.5 and -0.5, outside the image.
+        assert_eq!(&out[..6], &[-7.0; 6]);
+        assert_eq!(&out[6..], &[1.0; 6]);
+    }
+
+    #[test]
+    fn extreme_parameters_do_not_panic() {
+        let source = vec![0.5f32; 9];
+        for value in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e300, -1e300] {
+            for fill in [
+                FillMode::Nearest,
+                FillMode::Constant,
+                FillMode::Reflect,
+                FillMode::Wrap,
+            ] {
+                let params = TransformParams {
+                    theta: value,
+                    tx: value,
+                    zx: value,
+                    ..TransformParams::default()
+                };
+                let mut out = vec![0.0; 9];
+                warp(&source, [3, 3, 1], &params, fill, 0.0, &mut out);
+            }
+        }
+    }
+}
