@@ -68,6 +68,7 @@ pub mod optimizers;
 pub mod plots;
 pub mod preprocessing;
 pub mod random;
+pub mod tutorial;
 
 pub use error::{Error, Result};
 
