@@ -23,9 +23,11 @@
 //! wrote into the logs.
 
 mod logs;
+mod model_checkpoint;
 mod progress;
 
 pub use logs::Logs;
+pub use model_checkpoint::ModelCheckpoint;
 pub use progress::ProgbarLogger;
 
 use crate::model::Sequential;
