@@ -42,7 +42,8 @@ impl Activation {
     pub fn apply(self, mut values: ArrayViewMutD<'_, f32>) {
         match self {
             Activation::Linear => {}
-            Activation::Relu => values.mapv_inplace(|x| x.max(0.0)),
+            // Written so that NaN passes through, as in Keras.
+            Activation::Relu => values.mapv_inplace(|x| if x < 0.0 { 0.0 } else { x }),
             Activation::Sigmoid => values.mapv_inplace(|x| 1.0 / (1.0 + (-x).exp())),
             Activation::Tanh => values.mapv_inplace(f32::tanh),
             Activation::Softmax => {

@@ -118,7 +118,7 @@ pub fn check_layer(
     let mut weight_error = 0.0_f64;
     let mut checked = x.len();
     for (w, grads) in weight_grads.iter().enumerate() {
-        for j in 0..grads.len() {
+        for (j, &analytic) in grads.iter().enumerate() {
             let numeric = central(epsilon, |delta| {
                 let base = original[w].as_slice().expect("owned")[j];
                 weights[w].as_slice_mut().expect("owned")[j] = base + delta;
@@ -127,7 +127,7 @@ pub fn check_layer(
                 weights[w].as_slice_mut().expect("owned")[j] = base;
                 value
             })?;
-            weight_error = weight_error.max(relative(f64::from(grads[j]), numeric));
+            weight_error = weight_error.max(relative(f64::from(analytic), numeric));
             checked += 1;
         }
     }

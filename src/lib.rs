@@ -56,6 +56,7 @@
 
 pub mod activations;
 pub mod callbacks;
+pub mod datasets;
 pub mod error;
 pub mod gradcheck;
 pub mod initializers;
@@ -65,6 +66,9 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+#[cfg(feature = "plots")]
+pub mod plots;
+pub mod preprocessing;
 pub mod random;
 pub mod saving;
 
@@ -73,7 +77,10 @@ pub use error::{Error, Result};
 /// The names most programs need: `use kerust::prelude::*;`.
 pub mod prelude {
     pub use crate::activations::Activation;
-    pub use crate::callbacks::{Callback, Logs};
+    pub use crate::callbacks::{
+        Callback, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, Logs, Mode,
+        ReduceLROnPlateau, TerminateOnNaN,
+    };
     pub use crate::layers::{Dense, Flatten, Layer, ReLU, Softmax};
     pub use crate::losses::{
         CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy,

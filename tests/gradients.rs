@@ -99,7 +99,8 @@ fn loss_gradients_match_finite_differences() {
         [0.2, 0.3, 0.5]
     ]
     .into_dyn();
-    let cases: Vec<(&str, Box<dyn Loss>, &ArrayD<f32>, &ArrayD<f32>)> = vec![
+    type Case<'a> = (&'a str, Box<dyn Loss>, &'a ArrayD<f32>, &'a ArrayD<f32>);
+    let cases: Vec<Case> = vec![
         (
             "sparse, logits",
             Box::new(SparseCategoricalCrossentropy::new().from_logits(true)),

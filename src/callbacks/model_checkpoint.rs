@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Callback, Logs};
+use super::{Callback, Logs, Mode, Monitor};
 use crate::model::Sequential;
 use crate::saving::save_checkpoint;
 use crate::{Error, Result};
@@ -36,8 +36,7 @@ use crate::{Error, Result};
 /// # Errors
 ///
 /// `fit` stops with [`Error::InvalidArgument`] before the first epoch for a
-/// path that is not UTF-8 or whose placeholders cannot be read, or for a
-/// `mode` other than `"auto"`, `"min"` and `"max"`; with
+/// path that is not UTF-8 or whose placeholders cannot be read; with
 /// [`Error::MissingMetric`] when the path or `save_best_only` needs a key
 /// that the epoch's logs do not hold (listing those they do); and with the
 /// error of a failed save.
@@ -80,8 +79,7 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct ModelCheckpoint {
     filepath: PathBuf,
-    monitor: String,
-    mode: String,
+    monitor: Monitor,
     save_best_only: bool,
     save_weights_only: bool,
     best: Option<f64>,
@@ -93,8 +91,7 @@ impl ModelCheckpoint {
     pub fn new(filepath: impl Into<PathBuf>) -> Self {
         ModelCheckpoint {
             filepath: filepath.into(),
-            monitor: "val_loss".to_string(),
-            mode: "auto".to_string(),
+            monitor: Monitor::new("val_loss"),
             save_best_only: false,
             save_weights_only: false,
             best: None,
@@ -104,16 +101,15 @@ impl ModelCheckpoint {
     /// The key of the logs that decides which epoch is best (default
     /// `"val_loss"`).
     pub fn monitor(mut self, key: impl Into<String>) -> Self {
-        self.monitor = key.into();
+        self.monitor = self.monitor.with_key(key);
         self
     }
 
-    /// Whether the best value is the lowest (`"min"`) or the highest
-    /// (`"max"`); `"auto"` (the default) does as Keras: it maximises keys
-    /// that, `val_` set aside, contain `acc` or `auc` or start with
-    /// `fmeasure`, and minimises the others (losses).
-    pub fn mode(mut self, mode: impl Into<String>) -> Self {
-        self.mode = mode.into();
+    /// Whether the best value is the lowest ([`Mode::Min`]) or the highest
+    /// ([`Mode::Max`]); [`Mode::Auto`] (the default) maximises accuracy-like
+    /// keys and minimises the others (see [`Mode::maximizes`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.monitor = self.monitor.with_mode(mode);
         self
     }
 
@@ -137,23 +133,6 @@ impl ModelCheckpoint {
         self.best
     }
 
-    /// Whether a larger monitored value is better.
-    fn maximize(&self) -> Result<bool> {
-        match self.mode.as_str() {
-            "auto" => {
-                let name = self.monitor.strip_prefix("val_").unwrap_or(&self.monitor);
-                Ok(name.contains("acc") || name.contains("auc") || name.starts_with("fmeasure"))
-            }
-            "max" => Ok(true),
-            "min" => Ok(false),
-            other => Err(Error::invalid(
-                "mode",
-                format!("\"{other}\""),
-                "expected \"auto\", \"min\" or \"max\"",
-            )),
-        }
-    }
-
     fn template(&self) -> Result<&str> {
         self.filepath.to_str().ok_or_else(|| {
             Error::invalid(
@@ -166,15 +145,9 @@ impl ModelCheckpoint {
 
     /// Whether `logs` improve on the best value, which they then become.
     fn improves(&mut self, logs: &Logs) -> Result<bool> {
-        let Some(current) = logs.get(&self.monitor) else {
-            return Err(missing(&self.monitor, logs));
-        };
-        let maximize = self.maximize()?;
-        let better = match self.best {
-            None => !current.is_nan(),
-            Some(best) if maximize => current > best,
-            Some(best) => current < best,
-        };
+        let current = self.monitor.read(logs, "ModelCheckpoint")?;
+        let best = self.best.unwrap_or(self.monitor.initial_best());
+        let better = self.monitor.improved(current, best);
         if better {
             self.best = Some(current);
         }
@@ -184,7 +157,6 @@ impl ModelCheckpoint {
 
 impl Callback for ModelCheckpoint {
     fn on_train_begin(&mut self, _model: &mut Sequential, _logs: &Logs) -> Result<()> {
-        self.maximize()?;
         parse(self.template()?)?;
         Ok(())
     }
@@ -204,14 +176,14 @@ impl Callback for ModelCheckpoint {
             if !self.improves(logs)? {
                 log::debug!(
                     "epoch {completed}: {} did not improve on {previous}",
-                    self.monitor
+                    self.monitor.key()
                 );
                 return Ok(());
             }
             let current = self.best.unwrap_or(f64::NAN);
             log::info!(
                 "epoch {completed}: {} improved from {previous} to {current}",
-                self.monitor
+                self.monitor.key()
             );
         }
         create_folder(&path)?;
@@ -491,7 +463,7 @@ mod tests {
     }
 
     #[test]
-    fn auto_mode_maximises_accuracies_and_minimises_the_rest() {
+    fn auto_mode_maximises_accuracies_and_minimises_the_rest_and_nan_never_improves() {
         let mut by_loss = ModelCheckpoint::new("x")
             .monitor("val_loss")
             .save_best_only(true);
@@ -510,10 +482,14 @@ mod tests {
         }
         assert_eq!(by_loss.best(), Some(0.4));
         assert_eq!(by_accuracy.best(), Some(0.9));
-        let err = ModelCheckpoint::new("x")
-            .mode("lowest")
-            .maximize()
-            .unwrap_err();
-        assert!(err.to_string().contains("\"lowest\""), "{err}");
+
+        let mut by_max_loss = ModelCheckpoint::new("x")
+            .monitor("val_loss")
+            .mode(Mode::Max);
+        logs.insert("val_loss", 0.5);
+        assert!(by_max_loss.improves(&logs).unwrap());
+        logs.insert("val_loss", 0.7);
+        assert!(by_max_loss.improves(&logs).unwrap());
+        assert_eq!(by_max_loss.best(), Some(0.7));
     }
 }

@@ -1,7 +1,7 @@
 //! The progress display of `fit`, as Keras' `ProgbarLogger`.
 
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{Callback, Logs, TrainParams};
 use crate::model::{Sequential, Verbosity};
@@ -27,6 +27,7 @@ pub struct ProgbarLogger {
     epoch_start: Instant,
     #[cfg(feature = "progress")]
     bar: Option<indicatif::ProgressBar>,
+    #[cfg(feature = "progress")]
     last_draw: Instant,
 }
 
@@ -56,6 +57,7 @@ impl ProgbarLogger {
             epoch_start: Instant::now(),
             #[cfg(feature = "progress")]
             bar: None,
+            #[cfg(feature = "progress")]
             last_draw: Instant::now(),
         }
     }
@@ -136,12 +138,12 @@ impl Callback for ProgbarLogger {
             bar.set_position(step as u64 + 1);
             // Formatting the metrics costs more than a small step: redraw
             // them ten times a second at most.
-            if self.last_draw.elapsed() > Duration::from_millis(100) {
+            if self.last_draw.elapsed() > std::time::Duration::from_millis(100) {
                 bar.set_message(format_logs(logs));
                 self.last_draw = Instant::now();
             }
         }
-        let _ = (step, logs, Duration::ZERO);
+        let _ = (step, logs);
         Ok(())
     }
 

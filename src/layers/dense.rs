@@ -249,7 +249,7 @@ impl Layer for Dense {
                 row += &self.bias;
             }
             if self.activation == Activation::Relu {
-                row.mapv_inplace(|v| v.max(0.0));
+                row.mapv_inplace(|v| if v < 0.0 { 0.0 } else { v });
             }
         }
         if !matches!(self.activation, Activation::Linear | Activation::Relu) {

@@ -107,11 +107,7 @@ impl Layer for Flatten {
         let batch = self.check(&input)?;
         let width = input.len() / batch.max(1);
         resize(output, &[batch, width]);
-        // Copy in logical (row-major) order, whatever the input's strides.
-        output
-            .iter_mut()
-            .zip(input.iter())
-            .for_each(|(o, &i)| *o = i);
+        copy_logical(&input, output);
         Ok(())
     }
 
@@ -132,16 +128,25 @@ impl Layer for Flatten {
         }
         if let Some(grad_input) = grad_input {
             resize(grad_input, input.shape());
-            grad_input
-                .iter_mut()
-                .zip(grad_output.iter())
-                .for_each(|(g, &v)| *g = v);
+            copy_logical(&grad_output, grad_input);
         }
         Ok(())
     }
 
     fn config(&self) -> serde_json::Value {
         serde_json::json!({ "name": self.name })
+    }
+}
+
+/// Copies `source` into `target` (same number of elements) in logical,
+/// row-major order: one `memcpy` when both are contiguous.
+fn copy_logical(source: &ArrayViewD<'_, f32>, target: &mut ArrayD<f32>) {
+    match (source.as_slice(), target.as_slice_mut()) {
+        (Some(from), Some(to)) => to.copy_from_slice(from),
+        _ => target
+            .iter_mut()
+            .zip(source.iter())
+            .for_each(|(t, &s)| *t = s),
     }
 }
 

@@ -1,12 +1,19 @@
-//! Metrics: figures that `fit` and `evaluate` report besides the loss.
+//! Metrics: figures that `fit` and `evaluate` report besides the loss, and
+//! the reports made from predictions: [`confusion_matrix`] and
+//! [`classification_report`].
 //!
 //! A [`Metric`] keeps a running value over an epoch; the model resets it at
 //! the start of each epoch and of each evaluation. `compile` takes metrics by
 //! Keras' names (`"accuracy"`) or as values.
 
 mod accuracy;
+pub mod report;
 
 pub use accuracy::Accuracy;
+pub use report::{
+    classification_report, confusion_matrix, confusion_matrix_csv, ClassReport,
+    ClassificationReport,
+};
 
 use ndarray::ArrayViewD;
 

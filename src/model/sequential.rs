@@ -89,6 +89,8 @@ impl Sequential {
 
     /// Adds a layer on top, naming it after its type (`dense`, `dense_1`,
     /// ...) unless it has a name.
+    // `add` is Keras' name; this is a builder, not `std::ops::Add`.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Layer + 'static) -> Self {
         self.push(Box::new(layer));
         self

@@ -102,7 +102,7 @@ impl Sequential {
             for c in callbacks.iter_mut() {
                 c.on_epoch_end(epoch, self, &mut logs)?;
             }
-            history.push_epoch(epoch, logs.iter());
+            history.push_epoch(epoch, logs.iter())?;
             if self.stop_training {
                 break;
             }
@@ -235,13 +235,19 @@ impl Sequential {
             metric.update(y.view(), buffers.outputs[count - 1].view())?;
         }
 
-        for i in (0..count).rev() {
+        // Layers below the first one with weights need no gradient, and the
+        // first one with weights needs none for its input.
+        let first_trainable = layers
+            .iter()
+            .position(|l| l.param_count() > 0)
+            .unwrap_or(count - 1);
+        for i in (first_trainable..count).rev() {
             let input = if i == 0 {
                 x.view()
             } else {
                 buffers.outputs[i - 1].view()
             };
-            let grad_input = if i == 0 {
+            let grad_input = if i == first_trainable {
                 None
             } else {
                 Some(&mut buffers.grad_input)

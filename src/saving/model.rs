@@ -175,7 +175,7 @@ impl Sequential {
 /// save_checkpoint(&model, &path, 2)?;
 /// let (mut resumed, epoch) = load_checkpoint(&path)?;
 /// let history = resumed.fit((&x, &y), quiet().epochs(4).initial_epoch(epoch))?;
-/// assert_eq!(history.epochs, vec![2, 3]);
+/// assert_eq!(history.epochs(), [2, 3]);
 /// # std::fs::remove_file(&path).ok();
 /// # Ok(())
 /// # }

@@ -1,0 +1,250 @@
+//! The reference experiment: a multi-layer perceptron on MNIST.
+//!
+//! Flatten -> Dense(128, relu) -> Dense(10, softmax), Adam, sparse
+//! categorical cross-entropy, 15 epochs of batch 32 drawn from an augmenting
+//! image generator (rotation 15 degrees, shifts 10 %, zoom 10 %), seed 42,
+//! validated on the 10,000 untouched test digits. Expect about 98 % test
+//! accuracy (the Keras study reached 97.31 %).
+//!
+//! Run it with
+//!
+//! ```text
+//! cargo run --release --example mnist_mlp
+//! cargo run --release --example mnist_mlp -- --epochs 3 --no-augment --out /tmp/run
+//! ```
+//!
+//! It prints the model summary, one line per epoch and, as the last line of
+//! standard output, a JSON object with the test figures and timings. Into
+//! `--out` (default `runs/mnist_mlp`) it writes history.csv, history.json,
+//! classification_report.txt and .json, confusion_matrix.csv, accuracy.png,
+//! loss.png, confusion_matrix.png and model.safetensors.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use kerust::callbacks::CsvLogger;
+use kerust::datasets::mnist;
+use kerust::metrics::report::{classification_report, confusion_matrix, save_confusion_matrix_csv};
+use kerust::prelude::*;
+use kerust::preprocessing::image::ImageDataGenerator;
+use ndarray::Axis;
+
+struct Args {
+    epochs: usize,
+    batch_size: usize,
+    seed: u64,
+    train_limit: Option<usize>,
+    data: PathBuf,
+    out: PathBuf,
+    augment: bool,
+    verbose: u8,
+    preview: bool,
+}
+
+const USAGE: &str = "usage: mnist_mlp [--epochs N] [--batch-size N] [--seed N] [--train-limit N]
+                 [--data DIR] [--out DIR] [--no-augment] [--verbose 0|1|2] [--preview]";
+
+fn parse_args() -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        epochs: 15,
+        batch_size: 32,
+        seed: 42,
+        train_limit: None,
+        data: mnist::default_dir(),
+        out: PathBuf::from("runs/mnist_mlp"),
+        augment: true,
+        verbose: 0,
+        preview: false,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("epochs") => args.epochs = parser.value()?.parse()?,
+            Long("batch-size") => args.batch_size = parser.value()?.parse()?,
+            Long("seed") => args.seed = parser.value()?.parse()?,
+            Long("train-limit") => args.train_limit = Some(parser.value()?.parse()?),
+            Long("data") => args.data = parser.value()?.into(),
+            Long("out") => args.out = parser.value()?.into(),
+            Long("no-augment") => args.augment = false,
+            Long("verbose") => args.verbose = parser.value()?.parse()?,
+            Long("preview") => args.preview = true,
+            Long("help") | Short('h') => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(args)
+}
+
+/// Prints one fixed-width line per epoch and keeps the epoch times.
+struct EpochLines {
+    started: Instant,
+    seconds: Vec<f64>,
+    steps: usize,
+}
+
+impl Callback for EpochLines {
+    fn set_params(&mut self, params: &kerust::callbacks::TrainParams) {
+        self.steps = params.steps;
+    }
+
+    fn on_epoch_begin(&mut self, _: usize, _: &mut Sequential, _: &Logs) -> kerust::Result<()> {
+        self.started = Instant::now();
+        Ok(())
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        _: &mut Sequential,
+        logs: &mut Logs,
+    ) -> kerust::Result<()> {
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.seconds.push(seconds);
+        let get = |key: &str| logs.get(key).unwrap_or(f64::NAN);
+        println!(
+            "epoch {:>2}  loss {:.4}  accuracy {:.4}  val_loss {:.4}  val_accuracy {:.4}  {:>6.2} s  {:>5.0} us/step",
+            epoch + 1,
+            get("loss"),
+            get("accuracy"),
+            get("val_loss"),
+            get("val_accuracy"),
+            seconds,
+            seconds * 1e6 / self.steps.max(1) as f64,
+        );
+        Ok(())
+    }
+}
+
+/// Peak resident memory of this process in MiB, from /proc (Linux only).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("mnist_mlp: {e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&args) {
+        eprintln!("mnist_mlp: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> kerust::Result<()> {
+    let (mut train, test) = mnist::load_data_from(&args.data)?;
+    if let Some(limit) = args.train_limit {
+        train = train.take(limit);
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| kerust::Error::io(&args.out, e))?;
+
+    // The training images stay u8 (47 MB instead of 188 MB); each batch is
+    // scaled to [0, 1] when it is made. The test images are scaled once.
+    let x_train = train.images().view().insert_axis(Axis(3));
+    let y_train = train.labels();
+    let (x_test, y_test) = (test.images_f32(), test.labels());
+
+    let mut model = Sequential::new()
+        .input_shape([28, 28, 1])
+        .seed(args.seed)
+        .add(Flatten::new())
+        .add(Dense::new(128).activation(Activation::Relu))
+        .add(Dense::new(10).activation(Activation::Softmax));
+    model.compile(
+        Adam::new(),
+        SparseCategoricalCrossentropy::new(),
+        ["accuracy"],
+    )?;
+    println!("{}", model.summary());
+
+    let mut augmenter = ImageDataGenerator::new().rescale(1.0 / 255.0);
+    if args.augment {
+        augmenter = augmenter
+            .rotation_range(15.0)
+            .width_shift_range(0.1)
+            .height_shift_range(0.1)
+            .zoom_range(0.1);
+    }
+    if args.preview {
+        let grid = augmenter.preview_grid(&x_train, 4, 8, args.seed)?;
+        let path = args.out.join("augmented_samples.png");
+        kerust::preprocessing::image::save_grid_png(&path, grid.view())?;
+        println!("wrote {}", path.display());
+    }
+    let flow = augmenter
+        .flow(&x_train, &y_train, args.batch_size)?
+        .seed(args.seed);
+
+    let mut lines = EpochLines {
+        started: Instant::now(),
+        seconds: Vec::new(),
+        steps: 0,
+    };
+    let options = FitOptions::new()
+        .epochs(args.epochs)
+        .seed(args.seed)
+        .validation_data(&x_test, &y_test)
+        .verbose(Verbosity::from_level(args.verbose)?)
+        .callback(CsvLogger::new(args.out.join("history.csv")))
+        .callback(&mut lines);
+    let started = Instant::now();
+    let history = model.fit(flow, options)?;
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let scores = model.evaluate(&x_test, &y_test)?;
+    let probs = model.predict(&x_test)?;
+    write_reports(&args.out, &history, &probs, &test)?;
+    model.save(args.out.join("model.safetensors"))?;
+
+    let summary = serde_json::json!({
+        "test_accuracy": scores.get("accuracy"),
+        "test_loss": scores.get("loss"),
+        "epochs": history.len(),
+        "seed": args.seed,
+        "augment": args.augment,
+        "batch_size": args.batch_size,
+        "train_samples": train.len(),
+        "train_seconds": train_seconds,
+        "epoch_seconds": lines.seconds,
+        "peak_rss_mib": peak_rss_mib(),
+        "out": args.out,
+    });
+    println!("{summary}");
+    Ok(())
+}
+
+/// What the study kept: history, report, confusion matrix and plots.
+fn write_reports(
+    out: &Path,
+    history: &History,
+    probs: &ndarray::ArrayD<f32>,
+    test: &mnist::Split,
+) -> kerust::Result<()> {
+    history.save_json(out.join("history.json"))?;
+    let predicted: Vec<usize> = probs
+        .outer_iter()
+        .map(|row| kerust::losses::argmax(row.iter().copied()))
+        .collect();
+    let truth: Vec<usize> = test.labels_u8().iter().map(|&l| usize::from(l)).collect();
+    let names: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+    let report = classification_report(&truth, &predicted, 10, Some(&names))?;
+    println!("\n{report}\n");
+    report.save_text(out.join("classification_report.txt"))?;
+    report.save_json(out.join("classification_report.json"))?;
+    let matrix = confusion_matrix(&truth, &predicted, 10)?;
+    save_confusion_matrix_csv(&matrix, &names, out.join("confusion_matrix.csv"))?;
+    kerust::plots::plot_history(history, "accuracy", out.join("accuracy.png"))?;
+    kerust::plots::plot_history(history, "loss", out.join("loss.png"))?;
+    kerust::plots::plot_confusion_matrix(&matrix, &names, out.join("confusion_matrix.png"))?;
+    Ok(())
+}
