@@ -11,10 +11,10 @@
 //! gradient with respect to the logits, `(softmax - one_hot) / batch`, which
 //! is exact and stable for any logits.
 
-use ndarray::{ArrayD, ArrayViewD, Axis, Zip};
+use ndarray::{ArrayD, ArrayViewD, Axis, CowArray, Ix1, Zip};
 use serde_json::json;
 
-use crate::activations::{log_softmax_row, softmax_row};
+use crate::activations::softmax_row;
 use crate::error::format_shape;
 use crate::layers::resize;
 use crate::{Error, Result};
@@ -135,11 +135,12 @@ impl SparseCategoricalCrossentropy {
         self
     }
 
-    fn labels(
+    /// Checks the labels and returns them as one value per sample.
+    fn labels<'a>(
         &self,
-        y_true: &ArrayViewD<'_, f32>,
+        y_true: &'a ArrayViewD<'_, f32>,
         y_pred: &ArrayViewD<'_, f32>,
-    ) -> Result<Vec<usize>> {
+    ) -> Result<CowArray<'a, f32, Ix1>> {
         let (batch, classes) = rows_shape(self.name(), y_pred)?;
         let sparse_shape = y_true.ndim() == 1 || (y_true.ndim() == 2 && y_true.shape()[1] == 1);
         if !sparse_shape || y_true.shape()[0] != batch {
@@ -154,11 +155,10 @@ impl SparseCategoricalCrossentropy {
                 got: format!("{}{hint}", format_shape(y_true.shape())),
             });
         }
-        y_true
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| label_at(i, v, classes))
-            .collect()
+        for (i, &v) in y_true.iter().enumerate() {
+            label_at(i, v, classes)?;
+        }
+        Ok(y_true.to_shape(batch).expect("one value per sample"))
     }
 }
 
@@ -372,7 +372,8 @@ pub fn argmax(values: impl IntoIterator<Item = f32>) -> usize {
 }
 
 enum Targets<'a, 'b> {
-    Sparse(&'a [usize]),
+    /// Checked class labels, one per sample.
+    Sparse(&'a CowArray<'b, f32, Ix1>),
     Dense(&'a ArrayViewD<'b, f32>),
 }
 
@@ -380,7 +381,7 @@ impl Targets<'_, '_> {
     /// The target weight of class `class` for sample `row`.
     fn weight(&self, row: usize, class: usize) -> f32 {
         match self {
-            Targets::Sparse(labels) => f32::from(u8::from(labels[row] == class)),
+            Targets::Sparse(labels) => f32::from(u8::from(labels[row] as usize == class)),
             Targets::Dense(y) => y[[row, class]],
         }
     }
@@ -416,26 +417,30 @@ fn cross_entropy(
         resize(g, y_pred.shape());
     }
     let scale = 1.0 / batch as f32;
-    let mut row_buffer = vec![0.0_f32; classes];
     let mut total = 0.0_f32;
     for (r, row) in y_pred.axis_iter(Axis(0)).enumerate() {
-        let row: Vec<f32> = row.iter().copied().collect();
-        if from_logits {
-            log_softmax_row(&row, &mut row_buffer);
-            total -= (0..classes)
-                .map(|c| targets.weight(r, c) * row_buffer[c])
-                .sum::<f32>();
-            if let Some(g) = gradient.as_deref_mut() {
-                let sum = targets.row_sum(r);
-                for c in 0..classes {
-                    let p = row_buffer[c].exp();
-                    g[[r, c]] = (p * sum - targets.weight(r, c)) * scale;
-                }
+        if !from_logits {
+            total += probs_row(targets, r, row, gradient.as_deref_mut(), scale);
+            continue;
+        }
+        // log_softmax(z)_c = z_c - max - ln(sum exp(z - max)), stable for
+        // any logits; computed in place, with no buffer.
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let log_sum = row.iter().map(|z| (z - max).exp()).sum::<f32>().ln();
+        total -= row
+            .iter()
+            .enumerate()
+            .map(|(c, &z)| targets.weight(r, c) * (z - max - log_sum))
+            .sum::<f32>();
+        if let Some(g) = gradient.as_deref_mut() {
+            let sum = targets.row_sum(r);
+            for (c, &z) in row.iter().enumerate() {
+                let p = (z - max - log_sum).exp();
+                g[[r, c]] = (p * sum - targets.weight(r, c)) * scale;
             }
-        } else {
-            total += probs_row(targets, r, &row, gradient.as_deref_mut(), scale);
         }
     }
+    let _ = classes;
     total * scale
 }
 
@@ -444,28 +449,36 @@ fn cross_entropy(
 fn probs_row(
     targets: &Targets<'_, '_>,
     r: usize,
-    row: &[f32],
+    row: ArrayViewD<'_, f32>,
     gradient: Option<&mut ArrayD<f32>>,
     scale: f32,
 ) -> f32 {
-    let sum: f32 = row.iter().sum();
-    let mut loss = 0.0;
-    // dL/dq for each class, where q = p / sum is the renormalised row.
-    let mut dq = vec![0.0_f32; row.len()];
-    for (c, &p) in row.iter().enumerate() {
+    let sum: f32 = row.sum();
+    // dL/dq_c for the renormalised row q = p / sum: -y_c / q_c inside the
+    // clip's range, 0 outside it.
+    let dq = |c: usize, p: f32| {
         let q = p / sum;
-        let clipped = q.clamp(EPSILON, 1.0 - EPSILON);
-        let y = targets.weight(r, c);
-        loss -= y * clipped.ln();
-        if q == clipped {
-            dq[c] = -y / q;
+        if q == q.clamp(EPSILON, 1.0 - EPSILON) {
+            -targets.weight(r, c) / q
+        } else {
+            0.0
         }
+    };
+    let mut loss = 0.0;
+    for (c, &p) in row.iter().enumerate() {
+        let clipped = (p / sum).clamp(EPSILON, 1.0 - EPSILON);
+        loss -= targets.weight(r, c) * clipped.ln();
     }
     if let Some(g) = gradient {
         // q_j = p_j / S, so dL/dp_k = dq_k / S - sum_j dq_j p_j / S^2.
-        let weighted: f32 = dq.iter().zip(row).map(|(d, p)| d * p).sum::<f32>() / (sum * sum);
-        for (c, &d) in dq.iter().enumerate() {
-            g[[r, c]] = (d / sum - weighted) * scale;
+        let weighted = row
+            .iter()
+            .enumerate()
+            .map(|(c, &p)| dq(c, p) * p)
+            .sum::<f32>()
+            / (sum * sum);
+        for (c, &p) in row.iter().enumerate() {
+            g[[r, c]] = (dq(c, p) / sum - weighted) * scale;
         }
     }
     loss

@@ -1,7 +1,9 @@
 //! The fully connected layer.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Ix2};
+use ndarray::{
+    Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Dimension, Ix2, IxDyn,
+};
 use rand::RngCore;
 use serde_json::json;
 
@@ -147,10 +149,12 @@ impl Dense {
     }
 
     /// Output shape for an input shape: the last axis becomes `units`.
-    fn output_shape(&self, input_shape: &[usize]) -> Vec<usize> {
-        let mut shape = input_shape.to_vec();
-        if let Some(last) = shape.last_mut() {
-            *last = self.units;
+    /// (`IxDyn` keeps up to four axes inline: no allocation per batch.)
+    fn output_shape(&self, input_shape: &[usize]) -> IxDyn {
+        let mut shape = IxDyn(input_shape);
+        let last = shape.ndim().saturating_sub(1);
+        if shape.ndim() > 0 {
+            shape[last] = self.units;
         }
         shape
     }
@@ -230,7 +234,7 @@ impl Layer for Dense {
             .expect("one axis was asked for");
         self.bias_grad = Array1::zeros(bias_len);
         self.built = true;
-        Ok(self.output_shape(input_shape))
+        Ok(self.output_shape(input_shape).slice().to_vec())
     }
 
     fn forward(
@@ -240,7 +244,7 @@ impl Layer for Dense {
         _training: bool,
     ) -> Result<()> {
         let x = self.rows(&input)?;
-        resize(output, &self.output_shape(input.shape()));
+        resize(output, self.output_shape(input.shape()).slice());
         let mut y = as_rows_mut(output, self.units);
         general_mat_mul(1.0, &x, &self.kernel, 0.0, &mut y);
         // Bias and activation in one pass over each row while it is in cache.
@@ -268,10 +272,11 @@ impl Layer for Dense {
         let x = self.rows(&input)?;
         let rows = x.nrows();
         let expected = self.output_shape(input.shape());
+        let expected = expected.slice();
         if grad_output.shape() != expected || output.shape() != expected {
             return Err(Error::shape(
                 &self.name,
-                format!("{expected:?}"),
+                crate::error::format_shape(expected),
                 grad_output.shape(),
             ));
         }

@@ -1,0 +1,150 @@
+//! Classify digits drawn by a person with a model trained on MNIST.
+//!
+//! Each picture (PNG, JPEG, BMP or GIF, any colour type) is prepared as MNIST
+//! was made — paper found from the border, ink cropped, fitted into 20x20
+//! keeping its aspect ratio, centred by its centre of mass in 28x28 — or, with
+//! `--preprocess naive`, only greyed, resized and inverted as the original
+//! study did. Then the model says which digit it sees and how sure it is.
+//!
+//! ```text
+//! cargo run --release --example mnist_mlp            # trains and saves the model
+//! cargo run --release --example predict_digit -- tests/fixtures/drawn-digits/7_dkg_0.png
+//! cargo run --release --example predict_digit -- --json --preprocess naive a.png b.jpg
+//! ```
+//!
+//! Options: `--model PATH` (default `runs/mnist_mlp/model.safetensors`),
+//! `--preprocess naive|mnist` (default mnist), `--json` (one JSON object per
+//! line: file, predicted, confidence, top3), `--save-prepared DIR` (the 28x28
+//! inputs as PNG). A file that cannot be read gets an error line naming it;
+//! the others go on; the exit status is 1 if any failed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use kerust::model::Sequential;
+use kerust::preprocessing::digits::{prepare_file, save_grey_png, Preparation};
+use ndarray::Axis;
+
+struct Args {
+    model: PathBuf,
+    how: Preparation,
+    json: bool,
+    save_prepared: Option<PathBuf>,
+    images: Vec<PathBuf>,
+}
+
+const USAGE: &str = "usage: predict_digit [--model PATH] [--preprocess naive|mnist] [--json]
+                     [--save-prepared DIR] IMAGE...";
+
+fn parse_args() -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        model: PathBuf::from("runs/mnist_mlp/model.safetensors"),
+        how: Preparation::Mnist,
+        json: false,
+        save_prepared: None,
+        images: Vec::new(),
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("model") => args.model = parser.value()?.into(),
+            Long("preprocess") => {
+                args.how = match parser.value()?.string()?.as_str() {
+                    "mnist" => Preparation::Mnist,
+                    "naive" => Preparation::Naive,
+                    other => {
+                        return Err(format!("--preprocess takes naive or mnist, got {other}").into())
+                    }
+                }
+            }
+            Long("json") => args.json = true,
+            Long("save-prepared") => args.save_prepared = Some(parser.value()?.into()),
+            Long("help") | Short('h') => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Value(path) => args.images.push(path.into()),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    if args.images.is_empty() {
+        return Err("give at least one image".into());
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("predict_digit: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut model = match kerust::saving::load_model(&args.model) {
+        Ok(model) => model,
+        Err(e) => {
+            eprintln!("predict_digit: cannot load the model: {e}");
+            eprintln!("(train and save one with `cargo run --release --example mnist_mlp`)");
+            return ExitCode::from(2);
+        }
+    };
+    let mut failed = 0;
+    for path in &args.images {
+        if let Err(e) = classify(&mut model, path, &args) {
+            failed += 1;
+            if args.json {
+                let line = serde_json::json!({ "file": path, "error": e.to_string() });
+                println!("{line}");
+            } else {
+                eprintln!("{}: error: {e}", path.display());
+            }
+        }
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn classify(model: &mut Sequential, path: &Path, args: &Args) -> kerust::Result<()> {
+    let prepared = prepare_file(path, args.how)?;
+    if let Some(dir) = &args.save_prepared {
+        std::fs::create_dir_all(dir).map_err(|e| kerust::Error::io(dir, e))?;
+        let name = path.file_stem().unwrap_or_default().to_string_lossy();
+        save_grey_png(dir.join(format!("{name}.png")), &prepared)?;
+    }
+    let batch = prepared.insert_axis(Axis(0)).insert_axis(Axis(3));
+    let probs = model.predict(&batch)?;
+    let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let top3: Vec<(usize, f32)> = ranked.into_iter().take(3).collect();
+    let (digit, confidence) = top3[0];
+    if args.json {
+        let top: Vec<serde_json::Value> = top3
+            .iter()
+            .map(|(d, p)| serde_json::json!({ "digit": d, "probability": p }))
+            .collect();
+        let line = serde_json::json!({
+            "file": path,
+            "predicted": digit,
+            "confidence": confidence,
+            "top3": top,
+        });
+        println!("{line}");
+    } else {
+        let others: Vec<String> = top3[1..]
+            .iter()
+            .map(|(d, p)| format!("{d} {:.1} %", p * 100.0))
+            .collect();
+        println!(
+            "{}: {digit} ({:.1} % sure; then {})",
+            path.display(),
+            confidence * 100.0,
+            others.join(", ")
+        );
+    }
+    Ok(())
+}

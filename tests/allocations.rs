@@ -1,0 +1,81 @@
+//! The training step allocates nothing of its own in the steady state: every
+//! buffer lives in the layers, the optimizer and the model from step to
+//! step. The one allocation left is inside matrixmultiply, which takes a
+//! packing buffer for each matrix product it computes; the test counts those
+//! and allows exactly one per product (five per step of the reference MLP).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kerust::prelude::*;
+use ndarray::{Array1, Array4};
+
+/// Counts the allocations made while `COUNTING` is set.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static COUNTING: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::SeqCst) == 1 {
+            ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn a_training_step_of_the_reference_mlp_allocates_nothing_once_warm() {
+    let x = Array4::from_shape_fn((32, 28, 28, 1), |(n, r, c, _)| {
+        ((n + r * c) % 7) as f32 / 7.0
+    });
+    let y = Array1::from_shape_fn(32, |n| (n % 10) as f32);
+    let mut model = Sequential::new()
+        .input_shape([28, 28, 1])
+        .add(Flatten::new())
+        .add(Dense::new(128).activation(Activation::Relu))
+        .add(Dense::new(10).activation(Activation::Softmax));
+    model
+        .compile(
+            Adam::new(),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    // The first step creates the buffers and the optimizer's moments.
+    model.train_on_batch(&x, &y).unwrap();
+
+    let per_product = allocations_of_one_product();
+    let steps = 10;
+    let products_per_step = 5;
+    let start = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.store(1, Ordering::SeqCst);
+    for _ in 0..steps {
+        model.train_on_batch(&x, &y).unwrap();
+    }
+    COUNTING.store(0, Ordering::SeqCst);
+    let counted = ALLOCATIONS.load(Ordering::SeqCst) - start;
+    assert_eq!(counted, steps * products_per_step * per_product);
+}
+
+/// How many allocations one (32x784)(784x128) product makes by itself.
+fn allocations_of_one_product() -> usize {
+    let a = ndarray::Array2::<f32>::ones((32, 784));
+    let b = ndarray::Array2::<f32>::ones((784, 128));
+    let mut c = ndarray::Array2::<f32>::zeros((32, 128));
+    let start = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.store(1, Ordering::SeqCst);
+    ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut c);
+    COUNTING.store(0, Ordering::SeqCst);
+    ALLOCATIONS.load(Ordering::SeqCst) - start
+}
