@@ -1,13 +1,15 @@
 //! Criterion benches of the training machinery at the reference shapes:
 //! Dense forward and backward (32x784 -> 128), one training step of the
-//! reference MLP at batch 32, an epoch on a 6,000-sample subset, prediction
-//! on 10,000 images, and the matrix products alone for comparison.
+//! reference MLP at batch 32, an epoch on a 6,000-sample subset with and
+//! without augmentation, prediction on 10,000 images, one Adam update, and
+//! the matrix products alone for comparison.
 //!
 //! Run: `cargo bench --bench training`. The data is synthetic with MNIST's
 //! shapes, so the bench needs no files.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use kerust::prelude::*;
+use kerust::preprocessing::image::ImageDataGenerator;
 use kerust::random::{stream, Purpose};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
@@ -126,6 +128,22 @@ fn epoch(c: &mut Criterion) {
             |mut model| {
                 let options = FitOptions::new().verbose(Verbosity::Silent).seed(42);
                 model.fit((&x, &y), options).unwrap()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("with_augmentation", |b| {
+        let augmenter = ImageDataGenerator::new()
+            .rotation_range(15.0)
+            .width_shift_range(0.1)
+            .height_shift_range(0.1)
+            .zoom_range(0.1);
+        b.iter_batched(
+            reference_mlp,
+            |mut model| {
+                let flow = augmenter.flow(&x, &y, 32).unwrap().seed(42);
+                let options = FitOptions::new().verbose(Verbosity::Silent).seed(42);
+                model.fit(flow, options).unwrap()
             },
             BatchSize::LargeInput,
         )

@@ -15,6 +15,8 @@
 //!   [`Metric`](metrics::Metric)s, then `fit`, `evaluate`, `predict`.
 //! - [`callbacks`]: code that runs during training (logs, early stopping,
 //!   checkpoints, learning-rate schedules, the progress bar).
+//! - [`saving`]: model files in safetensors: save and load a model, its
+//!   weights, or a checkpoint to resume training from.
 //! - [`datasets::mnist`]: the MNIST digits, read from their IDX files.
 //! - [`preprocessing`]: the image augmenter and the preparation of pictures
 //!   drawn by a person.
@@ -68,6 +70,7 @@ pub mod optimizers;
 pub mod plots;
 pub mod preprocessing;
 pub mod random;
+pub mod saving;
 pub mod tutorial;
 
 pub use error::{Error, Result};

@@ -66,6 +66,37 @@ pub trait Loss: Send + Sync {
     }
 }
 
+/// A boxed loss is a loss: `compile` takes one made at run time, such as
+/// [`loss_from_config`](crate::saving::loss_from_config) returns.
+impl Loss for Box<dyn Loss> {
+    fn name(&self) -> &str {
+        self.as_ref().name()
+    }
+
+    fn compute(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        y_pred: ArrayViewD<'_, f32>,
+        gradient: Option<&mut ArrayD<f32>>,
+    ) -> Result<f32> {
+        self.as_ref().compute(y_true, y_pred, gradient)
+    }
+
+    fn softmax_logits_gradient(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        probs: ArrayViewD<'_, f32>,
+        gradient: &mut ArrayD<f32>,
+    ) -> Option<Result<()>> {
+        self.as_ref()
+            .softmax_logits_gradient(y_true, probs, gradient)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        self.as_ref().config()
+    }
+}
+
 /// Cross-entropy between integer class labels and predicted scores.
 ///
 /// `y_true` holds one label per sample, shaped `(batch,)` or `(batch, 1)`,

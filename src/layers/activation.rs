@@ -3,6 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD};
 use rand::RngCore;
 
+use super::flatten::name_from_config;
 use super::{resize, Layer};
 use crate::activations::Activation;
 use crate::error::format_batch_shape;
@@ -85,6 +86,27 @@ macro_rules! activation_layer {
                     activation: $activation,
                     input_shape: None,
                 })
+            }
+
+            #[doc = concat!("Builds a layer from its [`config`](Layer::config): `{\"name\": ...}`, \
+                the name being optional.\n\n\
+                # Errors\n\n\
+                [`Error::InvalidArgument`] when the config is not a JSON object or its \
+                `name` is not a string.\n\n\
+                # Examples\n\n\
+                ```\n\
+                use kerust::layers::{", stringify!($type), ", Layer};\n\n\
+                # fn main() -> kerust::Result<()> {\n\
+                let config = serde_json::json!({ \"name\": \"act\" });\n\
+                let layer = ", stringify!($type), "::from_config(&config)?;\n\
+                assert_eq!(layer.name(), \"act\");\n\
+                # Ok(())\n\
+                # }\n\
+                ```")]
+            pub fn from_config(config: &serde_json::Value) -> Result<Self> {
+                let mut layer = Self::new();
+                layer.0.name = name_from_config($class, config)?;
+                Ok(layer)
             }
         }
 

@@ -37,6 +37,32 @@ impl Flatten {
         Self::default()
     }
 
+    /// Builds a layer from its [`config`](Layer::config): `{"name": ...}`,
+    /// the name being optional.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when the config is not a JSON object or its
+    /// `name` is not a string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kerust::layers::{Flatten, Layer};
+    ///
+    /// # fn main() -> kerust::Result<()> {
+    /// let layer = Flatten::from_config(&serde_json::json!({ "name": "flatten_2" }))?;
+    /// assert_eq!(layer.name(), "flatten_2");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_config(config: &serde_json::Value) -> Result<Self> {
+        Ok(Flatten {
+            name: name_from_config("Flatten", config)?,
+            input_shape: None,
+        })
+    }
+
     fn check(&self, input: &ArrayViewD<'_, f32>) -> Result<usize> {
         let Some(expected) = &self.input_shape else {
             return Err(Error::NotBuilt {
@@ -121,5 +147,21 @@ fn copy_logical(source: &ArrayViewD<'_, f32>, target: &mut ArrayD<f32>) {
             .iter_mut()
             .zip(source.iter())
             .for_each(|(t, &s)| *t = s),
+    }
+}
+
+/// The `name` of a layer config that holds nothing else: empty when absent.
+pub(super) fn name_from_config(class_name: &str, config: &serde_json::Value) -> Result<String> {
+    let Some(fields) = config.as_object() else {
+        return Err(Error::invalid(
+            "config",
+            config,
+            format!("a {class_name} config is a JSON object such as {{\"name\": \"...\"}}"),
+        ));
+    };
+    match fields.get("name") {
+        None => Ok(String::new()),
+        Some(serde_json::Value::String(name)) => Ok(name.clone()),
+        Some(other) => Err(Error::invalid("name", other, "expected a string")),
     }
 }

@@ -71,3 +71,48 @@ pub trait Optimizer: Send {
     /// The configuration (hyperparameters), as Keras' `get_config`.
     fn config(&self) -> serde_json::Value;
 }
+
+/// A boxed optimizer is an optimizer: `compile` takes one made at run time,
+/// such as [`optimizer_from_config`](crate::saving::optimizer_from_config)
+/// returns.
+impl Optimizer for Box<dyn Optimizer> {
+    fn name(&self) -> &str {
+        self.as_ref().name()
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.as_ref().learning_rate()
+    }
+
+    fn set_learning_rate(&mut self, learning_rate: f32) {
+        self.as_mut().set_learning_rate(learning_rate);
+    }
+
+    fn begin_step(&mut self) {
+        self.as_mut().begin_step();
+    }
+
+    fn update(&mut self, slot: usize, value: &mut [f32], gradient: &[f32]) {
+        self.as_mut().update(slot, value, gradient);
+    }
+
+    fn iterations(&self) -> u64 {
+        self.as_ref().iterations()
+    }
+
+    fn state(&self) -> OptimizerState {
+        self.as_ref().state()
+    }
+
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
+        self.as_mut().load_state(state)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.as_ref().validate()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        self.as_ref().config()
+    }
+}

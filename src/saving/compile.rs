@@ -1,0 +1,288 @@
+//! Optimizers and losses made again from their configs, and the compile
+//! config a model file keeps.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::losses::{
+    CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy,
+};
+use crate::model::Sequential;
+use crate::optimizers::{Adam, Optimizer, Sgd};
+use crate::{Error, Result};
+
+/// What `compile` was given, as a model file keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompileConfig {
+    pub(crate) optimizer: Value,
+    pub(crate) loss: Value,
+    pub(crate) metrics: Vec<String>,
+}
+
+impl CompileConfig {
+    /// The compile config of `model`, if it is compiled.
+    pub(crate) fn of(model: &Sequential) -> Option<Self> {
+        Some(CompileConfig {
+            optimizer: model.optimizer()?.config(),
+            loss: model.loss()?.config(),
+            metrics: model.metric_names(),
+        })
+    }
+}
+
+/// Makes a built-in optimizer from its [`config`](Optimizer::config), such
+/// as `{"name": "adam", "learning_rate": 0.001}`. Fields left out take their
+/// defaults. The state (step count, moments) is not part of the config.
+///
+/// Known names: `"adam"` (fields `learning_rate`, `beta_1`, `beta_2`,
+/// `epsilon`) and `"sgd"` (`learning_rate`, `momentum`, `nesterov`).
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] for a config that is not an object with a
+/// `name`, an unknown name, a field the optimizer does not have (Keras
+/// options kerust lacks, such as `amsgrad`, are refused rather than ignored),
+/// a field of the wrong type, or a value out of range.
+///
+/// # Examples
+///
+/// ```
+/// use kerust::optimizers::{Adam, Optimizer};
+/// use kerust::saving::optimizer_from_config;
+///
+/// # fn main() -> kerust::Result<()> {
+/// let adam = Adam::new().learning_rate(0.01);
+/// let again = optimizer_from_config(&adam.config())?;
+/// assert_eq!(again.config(), adam.config());
+/// # Ok(())
+/// # }
+/// ```
+pub fn optimizer_from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
+    let (name, fields) = named_object("optimizer", config)?;
+    match name.to_ascii_lowercase().as_str() {
+        "adam" => {
+            only_fields(
+                "adam",
+                fields,
+                &["learning_rate", "beta_1", "beta_2", "epsilon"],
+            )?;
+            let mut adam = Adam::new();
+            if let Some(v) = number(fields, "learning_rate")? {
+                adam = adam.learning_rate(v as f32);
+            }
+            if let Some(v) = number(fields, "beta_1")? {
+                adam = adam.beta_1(v);
+            }
+            if let Some(v) = number(fields, "beta_2")? {
+                adam = adam.beta_2(v);
+            }
+            if let Some(v) = number(fields, "epsilon")? {
+                adam = adam.epsilon(v as f32);
+            }
+            adam.validate()?;
+            Ok(Box::new(adam))
+        }
+        "sgd" => {
+            only_fields("sgd", fields, &["learning_rate", "momentum", "nesterov"])?;
+            let mut sgd = Sgd::new();
+            if let Some(v) = number(fields, "learning_rate")? {
+                sgd = sgd.learning_rate(v as f32);
+            }
+            if let Some(v) = number(fields, "momentum")? {
+                sgd = sgd.momentum(v as f32);
+            }
+            if let Some(v) = boolean(fields, "nesterov")? {
+                sgd = sgd.nesterov(v);
+            }
+            sgd.validate()?;
+            Ok(Box::new(sgd))
+        }
+        _ => Err(Error::invalid(
+            "optimizer",
+            format!("\"{name}\""),
+            "known optimizers: \"adam\", \"sgd\"",
+        )),
+    }
+}
+
+/// Makes a built-in loss from its [`config`](Loss::config), such as
+/// `{"name": "sparse_categorical_crossentropy", "from_logits": false}`.
+///
+/// Known names: `"sparse_categorical_crossentropy"` and
+/// `"categorical_crossentropy"` (field `from_logits`, default false), and
+/// `"mean_squared_error"` (also `"mse"`, no fields).
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] for a config that is not an object with a
+/// `name`, an unknown name, a field the loss does not have, or a field of
+/// the wrong type.
+///
+/// # Examples
+///
+/// ```
+/// use kerust::losses::{Loss, SparseCategoricalCrossentropy};
+/// use kerust::saving::loss_from_config;
+///
+/// # fn main() -> kerust::Result<()> {
+/// let loss = SparseCategoricalCrossentropy::new().from_logits(true);
+/// let again = loss_from_config(&loss.config())?;
+/// assert_eq!(again.config(), loss.config());
+/// # Ok(())
+/// # }
+/// ```
+pub fn loss_from_config(config: &Value) -> Result<Box<dyn Loss>> {
+    let (name, fields) = named_object("loss", config)?;
+    match name {
+        "sparse_categorical_crossentropy" => {
+            only_fields(name, fields, &["from_logits"])?;
+            let from_logits = boolean(fields, "from_logits")?.unwrap_or(false);
+            Ok(Box::new(
+                SparseCategoricalCrossentropy::new().from_logits(from_logits),
+            ))
+        }
+        "categorical_crossentropy" => {
+            only_fields(name, fields, &["from_logits"])?;
+            let from_logits = boolean(fields, "from_logits")?.unwrap_or(false);
+            Ok(Box::new(
+                CategoricalCrossentropy::new().from_logits(from_logits),
+            ))
+        }
+        "mean_squared_error" | "mse" => {
+            only_fields(name, fields, &[])?;
+            Ok(Box::new(MeanSquaredError::new()))
+        }
+        _ => Err(Error::invalid(
+            "loss",
+            format!("\"{name}\""),
+            "known losses: \"sparse_categorical_crossentropy\", \
+             \"categorical_crossentropy\", \"mean_squared_error\"",
+        )),
+    }
+}
+
+/// The `name` and the fields of a config object.
+fn named_object<'a>(what: &str, config: &'a Value) -> Result<(&'a str, &'a Map<String, Value>)> {
+    let fields = config.as_object();
+    let name = fields.and_then(|f| f.get("name")).and_then(Value::as_str);
+    match (name, fields) {
+        (Some(name), Some(fields)) => Ok((name, fields)),
+        _ => Err(Error::invalid(
+            what,
+            config,
+            "expected a JSON object with a `name`, such as {\"name\": \"...\"}",
+        )),
+    }
+}
+
+/// Refuses fields other than `name` and `allowed`.
+fn only_fields(owner: &str, fields: &Map<String, Value>, allowed: &[&str]) -> Result<()> {
+    for key in fields.keys() {
+        if key != "name" && !allowed.contains(&key.as_str()) {
+            let known = if allowed.is_empty() {
+                "none".to_string()
+            } else {
+                allowed.join(", ")
+            };
+            return Err(Error::invalid(
+                key,
+                &fields[key],
+                format!("`{owner}` has no such option in kerust (its options: {known})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn number(fields: &Map<String, Value>, key: &str) -> Result<Option<f64>> {
+    match fields.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| Error::invalid(key, v, "expected a number")),
+    }
+}
+
+fn boolean(fields: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
+    match fields.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| Error::invalid(key, v, "expected true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_builtin_optimizer_and_loss_survives_its_config() {
+        let optimizers: Vec<Box<dyn Optimizer>> = vec![
+            Box::new(Adam::new()),
+            Box::new(
+                Adam::new()
+                    .learning_rate(0.0123)
+                    .beta_1(0.8)
+                    .beta_2(0.99)
+                    .epsilon(1e-5),
+            ),
+            Box::new(Sgd::new()),
+            Box::new(Sgd::new().learning_rate(0.5).momentum(0.9).nesterov(true)),
+        ];
+        for optimizer in optimizers {
+            let again = optimizer_from_config(&optimizer.config()).unwrap();
+            assert_eq!(again.config(), optimizer.config());
+            assert_eq!(
+                again.learning_rate().to_bits(),
+                optimizer.learning_rate().to_bits()
+            );
+        }
+        let losses: Vec<Box<dyn Loss>> = vec![
+            Box::new(SparseCategoricalCrossentropy::new()),
+            Box::new(SparseCategoricalCrossentropy::new().from_logits(true)),
+            Box::new(CategoricalCrossentropy::new().from_logits(true)),
+            Box::new(MeanSquaredError::new()),
+        ];
+        for loss in losses {
+            assert_eq!(
+                loss_from_config(&loss.config()).unwrap().config(),
+                loss.config()
+            );
+        }
+    }
+
+    /// The message of an error that `result` must be.
+    fn message<T>(result: Result<T>) -> String {
+        match result {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn unknown_names_and_options_are_refused_by_name() {
+        let err = message(optimizer_from_config(&json!({ "name": "rmsprop" })));
+        assert!(err.to_string().contains("\"rmsprop\""), "{err}");
+        let err = message(optimizer_from_config(
+            &json!({ "name": "adam", "amsgrad": true }),
+        ));
+        assert!(err.to_string().contains("`amsgrad`"), "{err}");
+        let err = message(optimizer_from_config(
+            &json!({ "name": "adam", "beta_1": 1.5 }),
+        ));
+        assert!(err.to_string().contains("beta_1"), "{err}");
+        let err = message(loss_from_config(&json!({ "name": "hinge" })));
+        assert!(err.to_string().contains("\"hinge\""), "{err}");
+        let err = message(loss_from_config(&json!("mse")));
+        assert!(err.to_string().contains("`name`"), "{err}");
+        let err = message(loss_from_config(
+            &json!({ "name": "mse", "from_logits": true }),
+        ));
+        assert!(err.to_string().contains("from_logits"), "{err}");
+    }
+}

@@ -1,0 +1,169 @@
+//! [`LayerRegistry`]: which function makes a layer of each class name.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::layers::{Dense, Flatten, Layer, ReLU, Softmax};
+use crate::{Error, Result};
+
+/// A function that makes a layer from its [`config`](Layer::config).
+pub type LayerMaker = Box<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync>;
+
+/// Makes layers from the class names and configs a model file holds.
+///
+/// [`with_builtins`](LayerRegistry::with_builtins) (also the `Default`)
+/// knows kerust's layers: `Dense`, `Flatten`, `ReLU` and `Softmax`. A
+/// program that defines its own layer registers it under the class name its
+/// [`class_name`](Layer::class_name) returns, then loads with
+/// [`load_model_with`](super::load_model_with).
+///
+/// # Examples
+///
+/// ```
+/// use kerust::layers::{Layer, ReLU};
+/// use kerust::saving::LayerRegistry;
+///
+/// # fn main() -> kerust::Result<()> {
+/// // A program's own layer would be registered the same way.
+/// let registry = LayerRegistry::new()
+///     .register("ReLU", |config| Ok(Box::new(ReLU::from_config(config)?)));
+/// let layer = registry.make("ReLU", &serde_json::json!({ "name": "act" }))?;
+/// assert_eq!(layer.name(), "act");
+/// assert!(!registry.contains("Dense"));
+/// assert!(kerust::saving::LayerRegistry::with_builtins().contains("Dense"));
+/// # Ok(())
+/// # }
+/// ```
+pub struct LayerRegistry {
+    makers: BTreeMap<String, LayerMaker>,
+}
+
+impl LayerRegistry {
+    /// A registry that knows no layer.
+    pub fn new() -> Self {
+        LayerRegistry {
+            makers: BTreeMap::new(),
+        }
+    }
+
+    /// A registry that knows kerust's layers: `Dense`, `Flatten`, `ReLU`,
+    /// `Softmax`.
+    pub fn with_builtins() -> Self {
+        LayerRegistry::new()
+            .register("Dense", |c| Ok(Box::new(Dense::from_config(c)?)))
+            .register("Flatten", |c| Ok(Box::new(Flatten::from_config(c)?)))
+            .register("ReLU", |c| Ok(Box::new(ReLU::from_config(c)?)))
+            .register("Softmax", |c| Ok(Box::new(Softmax::from_config(c)?)))
+    }
+
+    /// Makes layers of class `class_name` with `make`, replacing any function
+    /// registered before under that name.
+    pub fn register<F>(mut self, class_name: impl Into<String>, make: F) -> Self
+    where
+        F: Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync + 'static,
+    {
+        self.makers.insert(class_name.into(), Box::new(make));
+        self
+    }
+
+    /// Whether a layer of class `class_name` can be made.
+    pub fn contains(&self, class_name: &str) -> bool {
+        self.makers.contains_key(class_name)
+    }
+
+    /// The class names known, in alphabetical order.
+    pub fn class_names(&self) -> impl Iterator<Item = &str> {
+        self.makers.keys().map(String::as_str)
+    }
+
+    /// Makes a layer of class `class_name` from `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a class name not registered, with how
+    /// to register it, and whatever the registered function returns for the
+    /// config.
+    pub fn make(&self, class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        match self.makers.get(class_name) {
+            Some(make) => make(config),
+            None => Err(Error::invalid(
+                "class_name",
+                format!("\"{class_name}\""),
+                self.unknown_class_hint(class_name),
+            )),
+        }
+    }
+
+    /// Says which classes are known and how to register `class_name`.
+    pub(crate) fn unknown_class_hint(&self, class_name: &str) -> String {
+        let known: Vec<&str> = self.class_names().collect();
+        format!(
+            "no layer class of that name is registered (known: {}); register it with \
+             `LayerRegistry::with_builtins().register(\"{class_name}\", |config| \
+             Ok(Box::new({class_name}::from_config(config)?)))` and load with \
+             `kerust::saving::load_model_with(path, &registry)`",
+            known.join(", ")
+        )
+    }
+}
+
+impl Default for LayerRegistry {
+    /// The same as [`LayerRegistry::with_builtins`].
+    fn default() -> Self {
+        LayerRegistry::with_builtins()
+    }
+}
+
+impl fmt::Debug for LayerRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LayerRegistry")
+            .field("class_names", &self.makers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn builtins_make_each_layer_with_its_name() {
+        let registry = LayerRegistry::with_builtins();
+        for (class, config) in [
+            ("Dense", json!({ "name": "d", "units": 3 })),
+            ("Flatten", json!({ "name": "f" })),
+            ("ReLU", json!({ "name": "r" })),
+            ("Softmax", json!({ "name": "s" })),
+        ] {
+            let layer = registry.make(class, &config).unwrap();
+            assert_eq!(layer.class_name(), class);
+            assert_eq!(Some(layer.name()), config["name"].as_str());
+            let again = registry.make(class, &layer.config()).unwrap();
+            assert_eq!(again.config(), layer.config());
+        }
+    }
+
+    #[test]
+    fn an_unknown_class_names_itself_and_how_to_register_it() {
+        let Err(err) = LayerRegistry::with_builtins().make("LeakyReLU", &json!({})) else {
+            panic!("an unknown class was made");
+        };
+        let err = err.to_string();
+        assert!(err.contains("\"LeakyReLU\""), "{err}");
+        assert!(err.contains(".register(\"LeakyReLU\""), "{err}");
+        assert!(
+            err.contains("known: Dense, Flatten, ReLU, Softmax"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_registered_function_replaces_the_builtin() {
+        let registry = LayerRegistry::with_builtins()
+            .register("Dense", |_| Err(Error::invalid("units", 0, "refused")));
+        assert!(registry.make("Dense", &json!({ "units": 2 })).is_err());
+    }
+}
