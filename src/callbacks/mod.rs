@@ -123,24 +123,44 @@ pub trait Callback: Send {
     }
 
     /// Called once before the first epoch.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the callback returns (by default nothing): `fit` stops at
+    /// once and returns it instead of the history.
     fn on_train_begin(&mut self, model: &mut Sequential, logs: &Logs) -> Result<()> {
         let _ = (model, logs);
         Ok(())
     }
 
     /// Called once after the last epoch, also after an early stop.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the callback returns (by default nothing): `fit` stops at
+    /// once and returns it instead of the history.
     fn on_train_end(&mut self, model: &mut Sequential, logs: &Logs) -> Result<()> {
         let _ = (model, logs);
         Ok(())
     }
 
     /// Called before each epoch.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the callback returns (by default nothing): `fit` stops at
+    /// once and returns it instead of the history.
     fn on_epoch_begin(&mut self, epoch: usize, model: &mut Sequential, logs: &Logs) -> Result<()> {
         let _ = (epoch, model, logs);
         Ok(())
     }
 
     /// Called after each epoch, with its logs; a callback may add entries.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the callback returns (by default nothing): `fit` stops at
+    /// once and returns it instead of the history.
     fn on_epoch_end(
         &mut self,
         epoch: usize,
@@ -152,6 +172,11 @@ pub trait Callback: Send {
     }
 
     /// Called before each training step.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the callback returns (by default nothing): `fit` stops at
+    /// once and returns it instead of the history.
     fn on_train_batch_begin(
         &mut self,
         step: usize,
@@ -163,6 +188,11 @@ pub trait Callback: Send {
     }
 
     /// Called after each training step, with the running means of the epoch.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the callback returns (by default nothing): `fit` stops at
+    /// once and returns it instead of the history.
     fn on_train_batch_end(
         &mut self,
         step: usize,

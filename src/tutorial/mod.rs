@@ -73,3 +73,9 @@ pub mod performance_and_reproducibility {}
 #[doc = include_str!("links.md")]
 #[doc = include_str!("../../docs/coming_from_keras.md")]
 pub mod coming_from_keras {}
+
+// The README's examples, compiled by `cargo test --doc` so that they cannot
+// drift from the API either. Not part of the documentation.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
