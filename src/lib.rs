@@ -80,7 +80,7 @@ pub mod prelude {
     pub use crate::activations::Activation;
     pub use crate::callbacks::{
         Callback, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, Logs, Mode,
-        ReduceLROnPlateau, TerminateOnNaN,
+        ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
     };
     pub use crate::layers::{Dense, Flatten, Layer, ReLU, Softmax};
     pub use crate::losses::{
@@ -89,5 +89,7 @@ pub mod prelude {
     pub use crate::metrics::{Accuracy, Metric};
     pub use crate::model::{BatchSource, FitOptions, History, Sequential, Verbosity};
     pub use crate::optimizers::{Adam, Optimizer, Sgd};
+    pub use crate::preprocessing::image::ImageDataGenerator;
+    pub use crate::saving::load_model;
     pub use crate::{Error, Result};
 }

@@ -33,6 +33,7 @@
 //! | [`LearningRateScheduler`] | sets each epoch's learning rate from a function |
 //! | [`TerminateOnNaN`] | stops at the first step whose loss is NaN or infinite |
 //! | [`CsvLogger`] | writes each epoch's logs as a row of a CSV file |
+//! | [`ModelCheckpoint`] | saves the model (or the best one so far) after each epoch |
 //! | [`LambdaCallback`] | runs closures at the events |
 //! | [`ProgbarLogger`] | shows progress; `fit` adds it from its `verbose` option |
 //!

@@ -4,9 +4,8 @@ use ndarray::{ArrayD, ArrayViewD};
 use rand::RngCore;
 
 use super::flatten::name_from_config;
-use super::{resize, Layer};
+use super::{check_input, resize, Layer};
 use crate::activations::Activation;
-use crate::error::format_batch_shape;
 use crate::{Error, Result};
 
 /// Shared body of the element-wise activation layers.
@@ -19,19 +18,7 @@ struct ActivationLayer {
 
 impl ActivationLayer {
     fn check(&self, input: &ArrayViewD<'_, f32>) -> Result<()> {
-        let Some(expected) = &self.input_shape else {
-            return Err(Error::NotBuilt {
-                layer: self.name.clone(),
-            });
-        };
-        if input.ndim() == 0 || &input.shape()[1..] != expected.as_slice() {
-            return Err(Error::shape(
-                &self.name,
-                format_batch_shape(expected),
-                input.shape(),
-            ));
-        }
-        Ok(())
+        check_input(&self.name, self.input_shape.as_deref(), input)
     }
 
     fn forward(&self, input: ArrayViewD<'_, f32>, output: &mut ArrayD<f32>) -> Result<()> {

@@ -3,8 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD};
 use rand::RngCore;
 
-use super::{resize, Layer};
-use crate::error::format_batch_shape;
+use super::{check_input, resize, Layer};
 use crate::{Error, Result};
 
 /// Flattens each sample into one axis, keeping the batch axis.
@@ -64,18 +63,7 @@ impl Flatten {
     }
 
     fn check(&self, input: &ArrayViewD<'_, f32>) -> Result<usize> {
-        let Some(expected) = &self.input_shape else {
-            return Err(Error::NotBuilt {
-                layer: self.name.clone(),
-            });
-        };
-        if input.ndim() == 0 || &input.shape()[1..] != expected.as_slice() {
-            return Err(Error::shape(
-                &self.name,
-                format_batch_shape(expected),
-                input.shape(),
-            ));
-        }
+        check_input(&self.name, self.input_shape.as_deref(), input)?;
         Ok(input.shape()[0])
     }
 }

@@ -153,6 +153,34 @@ pub trait Layer: Send + Sync {
     }
 }
 
+/// Checks that a layer built for samples of `built` (batch axis left out)
+/// receives a batch of them.
+///
+/// # Errors
+///
+/// [`Error::NotBuilt`](crate::Error::NotBuilt) when `built` is `None`, and
+/// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) naming `layer` and
+/// the expected shape otherwise.
+pub(crate) fn check_input(
+    layer: &str,
+    built: Option<&[usize]>,
+    input: &ArrayViewD<'_, f32>,
+) -> Result<()> {
+    let Some(expected) = built else {
+        return Err(crate::Error::NotBuilt {
+            layer: layer.to_string(),
+        });
+    };
+    if input.ndim() == 0 || &input.shape()[1..] != expected {
+        return Err(crate::Error::shape(
+            layer,
+            crate::error::format_batch_shape(expected),
+            input.shape(),
+        ));
+    }
+    Ok(())
+}
+
 /// Gives `array` the shape `shape`, keeping its memory when the shape is
 /// already right. Layers call it on the `output` and `grad_input` buffers.
 pub fn resize(array: &mut ArrayD<f32>, shape: &[usize]) {
