@@ -21,6 +21,9 @@
 //!    parallel, and the benches.
 //! 7. [`coming_from_keras`]: Keras calls and their kerust counterparts, and
 //!    where kerust differs on purpose.
+//!
+//! An appendix, [`performance_figures`], gives the measured cost of a
+//! training step and of its parts, and where the time goes.
 
 // Links between chapters are written in the Markdown files as references to
 // the other files (`[augmentation]: augmentation.md`), which is what a
@@ -73,6 +76,10 @@ pub mod performance_and_reproducibility {}
 #[doc = include_str!("links.md")]
 #[doc = include_str!("../../docs/coming_from_keras.md")]
 pub mod coming_from_keras {}
+
+#[doc = include_str!("links.md")]
+#[doc = include_str!("../../docs/performance.md")]
+pub mod performance_figures {}
 
 // The README's examples, compiled by `cargo test --doc` so that they cannot
 // drift from the API either. Not part of the documentation.
