@@ -142,7 +142,7 @@ fn epoch(c: &mut Criterion) {
             reference_mlp,
             |mut model| {
                 let flow = augmenter.flow(&x, &y, 32).unwrap().seed(42);
-                let options = FitOptions::new().verbose(Verbosity::Silent).seed(42);
+                let options = FitOptions::new().verbose(Verbosity::Silent);
                 model.fit(flow, options).unwrap()
             },
             BatchSize::LargeInput,

@@ -192,7 +192,6 @@ fn run(args: &Args) -> kerust::Result<()> {
     };
     let options = FitOptions::new()
         .epochs(args.epochs)
-        .seed(args.seed)
         .validation_data(&x_test, &y_test)
         .verbose(Verbosity::from_level(args.verbose)?)
         .callback(CsvLogger::new(args.out.join("history.csv")))

@@ -75,6 +75,12 @@ pub mod tutorial;
 
 pub use error::{Error, Result};
 
+// The crates whose types appear in kerust's API, so that a crate that
+// implements `Layer` or `Callback` uses the very versions kerust does.
+pub use ndarray;
+pub use rand;
+pub use serde_json;
+
 /// The names most programs need: `use kerust::prelude::*;`.
 pub mod prelude {
     pub use crate::activations::Activation;

@@ -345,3 +345,29 @@ fn bad_hyperparameters_are_refused_at_compile() {
         .unwrap_err();
     assert!(err.to_string().contains("precision_at_k"), "{err}");
 }
+
+#[test]
+fn array_options_given_with_a_generator_are_refused() {
+    let (x, y) = toy(16);
+    let source = |x, y| kerust::model::ArraySource::new(x, y, 4).unwrap().seed(3);
+    let data = (x.view().into_dyn(), y.view().into_dyn());
+    let err = model(0)
+        .fit(
+            source(data.0.clone(), data.1.clone()),
+            quiet().batch_size(8),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("generator brings its own"),
+        "{err}"
+    );
+    let err = model(0)
+        .fit(source(data.0.clone(), data.1.clone()), quiet().seed(1))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    // Without them, the generator trains as it is.
+    let history = model(0)
+        .fit(source(data.0, data.1), quiet().epochs(2))
+        .unwrap();
+    assert_eq!(history.len(), 2);
+}

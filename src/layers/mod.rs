@@ -154,14 +154,27 @@ pub trait Layer: Send + Sync {
 }
 
 /// Checks that a layer built for samples of `built` (batch axis left out)
-/// receives a batch of them.
+/// receives a batch of them. A layer of your own can call it first thing in
+/// `forward` and `backward`.
 ///
 /// # Errors
 ///
 /// [`Error::NotBuilt`](crate::Error::NotBuilt) when `built` is `None`, and
 /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) naming `layer` and
 /// the expected shape otherwise.
-pub(crate) fn check_input(
+///
+/// # Examples
+///
+/// ```
+/// use kerust::layers::check_input;
+/// use ndarray::Array3;
+///
+/// let batch = Array3::<f32>::zeros((4, 28, 28)).into_dyn();
+/// assert!(check_input("mine", Some(&[28, 28]), &batch.view()).is_ok());
+/// let err = check_input("mine", Some(&[784]), &batch.view()).unwrap_err();
+/// assert_eq!(err.to_string(), "`mine` expected shape (None, 784), got (4, 28, 28)");
+/// ```
+pub fn check_input(
     layer: &str,
     built: Option<&[usize]>,
     input: &ArrayViewD<'_, f32>,

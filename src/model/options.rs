@@ -56,6 +56,9 @@ pub struct FitOptions<'a> {
     pub(crate) epochs: usize,
     pub(crate) initial_epoch: usize,
     pub(crate) batch_size: usize,
+    /// Whether `batch_size`, `shuffle` or `seed` was set: refused with a
+    /// generator, which brings its own.
+    pub(crate) array_options_set: bool,
     pub(crate) shuffle: bool,
     pub(crate) seed: u64,
     pub(crate) validation_data: Option<(ArrayViewD<'a, f32>, ArrayViewD<'a, f32>)>,
@@ -78,6 +81,7 @@ impl<'a> FitOptions<'a> {
             epochs: 1,
             initial_epoch: 0,
             batch_size: 32,
+            array_options_set: false,
             shuffle: true,
             seed: 0,
             validation_data: None,
@@ -101,21 +105,25 @@ impl<'a> FitOptions<'a> {
     }
 
     /// Samples per step when training on arrays (default 32). A generator
-    /// brings its own batch size.
+    /// brings its own batch size: setting this with one is an error, as in
+    /// Keras.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size;
+        self.array_options_set = true;
         self
     }
 
     /// Whether arrays are shuffled before each epoch (default true).
     pub fn shuffle(mut self, shuffle: bool) -> Self {
         self.shuffle = shuffle;
+        self.array_options_set = true;
         self
     }
 
     /// The seed of the shuffles of arrays (default 0).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self.array_options_set = true;
         self
     }
 

@@ -412,6 +412,14 @@ fn split_data<'a>(
                     "only arrays can be split; give `validation_data` with a generator",
                 ));
             }
+            if options.array_options_set {
+                return Err(Error::invalid(
+                    "batch_size, shuffle or seed",
+                    "set in FitOptions",
+                    "a generator brings its own batch size, order and seed: set them on \
+                     the generator (e.g. `flow(&x, &y, 32)?.seed(42)`), not in FitOptions",
+                ));
+            }
             if source.is_empty() {
                 return Err(Error::EmptyData { what: "x".into() });
             }
