@@ -41,8 +41,26 @@ struct Args {
     preview: bool,
 }
 
-const USAGE: &str = "usage: mnist_mlp [--epochs N] [--batch-size N] [--seed N] [--train-limit N]
-                 [--data DIR] [--out DIR] [--no-augment] [--verbose 0|1|2] [--preview]";
+const USAGE: &str = "\
+usage: mnist_mlp [OPTIONS]
+
+Trains Flatten -> Dense(128, relu) -> Dense(10, softmax) on MNIST with Adam,
+as the Keras study did, and writes its logs, report, plots and model.
+
+options (default in brackets):
+  --epochs N         epochs to train [15]
+  --batch-size N     samples per step [32]
+  --seed N           seed of the weights, the order and the augmentation [42]
+  --train-limit N    train on the first N training digits only [all]
+  --data DIR         folder holding the four MNIST files [data/mnist]
+  --out DIR          where history, report, plots and model.safetensors go
+                     [runs/mnist_mlp]
+  --no-augment       train on the digits as they are [augment: rotation 15,
+                     shifts 0.1, zoom 0.1]
+  --verbose 0|1|2    add Keras' progress display: 1 a bar, 2 a line [0]
+  --preview          write augmented_samples.png into --out
+  -h, --help         this text
+";
 
 fn parse_args() -> std::result::Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
@@ -70,7 +88,7 @@ fn parse_args() -> std::result::Result<Args, lexopt::Error> {
             Long("verbose") => args.verbose = parser.value()?.parse()?,
             Long("preview") => args.preview = true,
             Long("help") | Short('h') => {
-                println!("{USAGE}");
+                print!("{USAGE}");
                 std::process::exit(0);
             }
             _ => return Err(arg.unexpected()),
@@ -131,7 +149,7 @@ fn main() {
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("mnist_mlp: {e}\n{USAGE}");
+            eprintln!("mnist_mlp: {e}\n\n{USAGE}");
             std::process::exit(2);
         }
     };

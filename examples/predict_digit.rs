@@ -33,8 +33,27 @@ struct Args {
     images: Vec<PathBuf>,
 }
 
-const USAGE: &str = "usage: predict_digit [--model PATH] [--preprocess naive|mnist] [--json]
-                     [--save-prepared DIR] IMAGE...";
+const USAGE: &str = "\
+usage: predict_digit [OPTIONS] IMAGE...
+
+Says which digit each picture (PNG, JPEG, BMP or GIF) shows, with the model
+that mnist_mlp trained, and how sure the model is.
+
+options (default in brackets):
+  --model PATH           the saved model [runs/mnist_mlp/model.safetensors,
+                         relative to the current folder]
+  --preprocess HOW       mnist: paper found from the border, ink cropped,
+                         fitted into 20x20, centred by its centre of mass, as
+                         MNIST was made; naive: grey, resize to 28x28, invert
+                         [mnist]
+  --json                 one JSON object per line: file, predicted,
+                         confidence, top3
+  --save-prepared DIR    write the 28x28 inputs the model saw as PNG files
+  -h, --help             this text
+
+A file that cannot be read gets an error line naming it and the others go
+on; the exit status is 1 if any failed.
+";
 
 fn parse_args() -> std::result::Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
@@ -61,7 +80,7 @@ fn parse_args() -> std::result::Result<Args, lexopt::Error> {
             Long("json") => args.json = true,
             Long("save-prepared") => args.save_prepared = Some(parser.value()?.into()),
             Long("help") | Short('h') => {
-                println!("{USAGE}");
+                print!("{USAGE}");
                 std::process::exit(0);
             }
             Value(path) => args.images.push(path.into()),
@@ -78,7 +97,7 @@ fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("predict_digit: {e}\n{USAGE}");
+            eprintln!("predict_digit: {e}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -86,7 +105,14 @@ fn main() -> ExitCode {
         Ok(model) => model,
         Err(e) => {
             eprintln!("predict_digit: cannot load the model: {e}");
-            eprintln!("(train and save one with `cargo run --release --example mnist_mlp`)");
+            let missing = matches!(&e, kerust::Error::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound);
+            if missing {
+                eprintln!(
+                    "(train and save one with `cargo run --release --example mnist_mlp`, \
+                     or give its path with --model)"
+                );
+            }
             return ExitCode::from(2);
         }
     };
