@@ -384,14 +384,32 @@ pub(crate) fn warp<E: Element>(
     };
 
     let [[m00, m01], [m10, m11]] = map.matrix;
+    let (last_row, last_col) = ((height - 1) as f64, (width - 1) as f64);
+    let plain = channels == 1 && !params.flip_horizontal && !params.flip_vertical;
     for row in 0..height {
         // scipy sums `offset + row * m[.][0] + col * m[.][1]` in this order.
         let row_base = map.offset[0] + row as f64 * m00;
         let col_base = map.offset[1] + row as f64 * m10;
         for col in 0..width {
-            let to = target(row, col);
             let source_row = row_base + col as f64 * m01;
             let source_col = col_base + col as f64 * m11;
+            // The common case, one channel and all four neighbours inside
+            // the image: the same arithmetic as below without the general
+            // bookkeeping (channels, flips, folding at the edges).
+            let inside = source_row >= 0.0
+                && source_row < last_row
+                && source_col >= 0.0
+                && source_col < last_col;
+            if plain && inside {
+                let (r, c) = (source_row as usize, source_col as usize);
+                let rows = Taps::new(r, r + 1, 1.0 - (source_row - r as f64));
+                let cols = Taps::new(c, c + 1, 1.0 - (source_col - c as f64));
+                let top = r * width + c;
+                let corners = [top, top + 1, top + width, top + width + 1];
+                out[row * width + col] = bilinear(source, corners, &rows, &cols);
+                continue;
+            }
+            let to = target(row, col);
             let taps = (
                 axis_taps(source_row, height, fill),
                 axis_taps(source_col, width, fill),
