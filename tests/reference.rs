@@ -105,58 +105,23 @@ fn sparse_crossentropy_matches_keras_from_logits_and_from_clipped_probabilities(
             &format!("{name}: softmax"),
         );
 
-        let expected = &case["from_logits"];
         let loss = SparseCategoricalCrossentropy::new().from_logits(true);
-        let mut grad = ArrayD::zeros(vec![0]);
-        let mean = loss
-            .compute(labels.view(), logits.view(), Some(&mut grad))
-            .unwrap();
-        let want = expected["loss_mean"].as_f64().unwrap() as f32;
-        assert!(
-            (mean - want).abs() <= 1e-6 * want.abs(),
-            "{name}: {mean} vs {want}"
-        );
-        assert_close(
-            &grad,
-            &array(&expected["grad_logits"]),
+        let expected = &case["from_logits"];
+        let what = format!("{name}, from logits");
+        check_loss_case(
+            &loss,
+            &labels,
+            &logits,
+            expected,
+            "grad_logits",
             1e-6,
-            1e-8,
-            &format!("{name}: dlogits"),
-        );
-        let samples = per_sample(&loss, &labels, &logits);
-        assert_close(
-            &samples,
-            &array(&expected["per_sample_loss"]),
-            1e-6,
-            1e-7,
-            name,
+            &what,
         );
 
-        let expected = &case["from_probs_keras_clip"];
         let loss = SparseCategoricalCrossentropy::new();
-        let mean = loss
-            .compute(labels.view(), probs.view(), Some(&mut grad))
-            .unwrap();
-        let want = expected["loss_mean"].as_f64().unwrap() as f32;
-        assert!(
-            (mean - want).abs() <= 1e-6 * want.abs(),
-            "{name}: clipped {mean} vs {want}"
-        );
-        assert_close(
-            &grad,
-            &array(&expected["grad_probs"]),
-            1e-5,
-            1e-7,
-            &format!("{name}: dprobs"),
-        );
-        let samples = per_sample(&loss, &labels, &probs);
-        assert_close(
-            &samples,
-            &array(&expected["per_sample_loss"]),
-            1e-6,
-            1e-7,
-            name,
-        );
+        let expected = &case["from_probs_keras_clip"];
+        let what = format!("{name}, clipped probabilities");
+        let grad = check_loss_case(&loss, &labels, &probs, expected, "grad_probs", 1e-5, &what);
 
         // Through the Softmax layer's Jacobian, as Keras differentiates it.
         let mut layer = Softmax::new();
@@ -176,6 +141,41 @@ fn sparse_crossentropy_matches_keras_from_logits_and_from_clipped_probabilities(
             &format!("{name}: through softmax"),
         );
     }
+}
+
+/// Checks the mean loss, its gradient (`grad_key`, within `grad_rtol`) and
+/// the per-sample losses against one case of Keras' values; returns the
+/// gradient.
+fn check_loss_case(
+    loss: &dyn Loss,
+    labels: &ArrayD<f32>,
+    scores: &ArrayD<f32>,
+    expected: &serde_json::Value,
+    grad_key: &str,
+    grad_rtol: f32,
+    what: &str,
+) -> ArrayD<f32> {
+    let mut grad = ArrayD::zeros(vec![0]);
+    let mean = loss
+        .compute(labels.view(), scores.view(), Some(&mut grad))
+        .unwrap();
+    let want = expected["loss_mean"].as_f64().unwrap() as f32;
+    assert!(
+        (mean - want).abs() <= 1e-6 * want.abs(),
+        "{what}: {mean} vs {want}"
+    );
+    let want_grad = array(&expected[grad_key]);
+    assert_close(
+        &grad,
+        &want_grad,
+        grad_rtol,
+        1e-7,
+        &format!("{what}: {grad_key}"),
+    );
+    let samples = per_sample(loss, labels, scores);
+    let want_samples = array(&expected["per_sample_loss"]);
+    assert_close(&samples, &want_samples, 1e-6, 1e-7, what);
+    grad
 }
 
 #[test]
