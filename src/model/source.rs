@@ -1,6 +1,6 @@
 //! Where `fit` takes its batches from: arrays, or a generator.
 
-use ndarray::{ArrayD, ArrayViewD, Axis};
+use ndarray::{ArrayD, ArrayViewD, Axis, Dimension};
 use rand::seq::SliceRandom;
 
 use crate::error::format_shape;
@@ -163,11 +163,10 @@ pub fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: usize) -> Vec<usiz
 /// Copies the rows `indices` of `source` into `out`, reusing its memory when
 /// the shape is unchanged.
 pub fn gather_rows(source: &ArrayViewD<'_, f32>, indices: &[usize], out: &mut ArrayD<f32>) {
-    let mut shape = source.shape().to_vec();
+    // `IxDyn` keeps up to four axes inline: no allocation per batch.
+    let mut shape = source.raw_dim();
     shape[0] = indices.len();
-    if out.shape() != shape.as_slice() {
-        *out = ArrayD::zeros(shape);
-    }
+    crate::layers::resize(out, shape.slice());
     for (mut row, &i) in out.outer_iter_mut().zip(indices) {
         row.assign(&source.index_axis(Axis(0), i));
     }

@@ -121,10 +121,11 @@ impl Sequential {
         callbacks: &mut Callbacks<'_>,
     ) -> Result<Logs> {
         source.start_epoch(epoch)?;
-        let metric_count = self.compiled("fit")?.metrics.len();
-        for i in 0..metric_count {
-            self.compiled.as_mut().expect("compiled").metrics[i].reset();
-        }
+        let compiled = self
+            .compiled
+            .as_mut()
+            .ok_or_else(|| Error::NotCompiled { call: "fit".into() })?;
+        compiled.metrics.iter_mut().for_each(|m| m.reset());
         let mut logs = Logs::new();
         let (mut loss_sum, mut samples) = (0.0_f64, 0_usize);
         let mut step = 0;
