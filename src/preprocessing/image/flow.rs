@@ -1,7 +1,7 @@
 //! [`ImageDataGenerator::flow`]: augmented batches, made a few batches ahead
 //! on worker threads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -356,8 +356,10 @@ impl PassPlan {
         self.order.len().div_ceil(self.data.batch_size)
     }
 
-    /// Makes batch `step` of the pass.
-    fn batch(&self, step: usize) -> Batch {
+    /// Makes batch `step` of the pass, its images transformed in parallel
+    /// on the pool when `parallel` is set, one after another on the
+    /// calling thread otherwise; the values are the same either way.
+    fn batch(&self, step: usize, parallel: bool) -> Batch {
         let batch_size = self.data.batch_size;
         let start = step * batch_size;
         let indices = &self.order[start..(start + batch_size).min(self.order.len())];
@@ -372,15 +374,21 @@ impl PassPlan {
             unreachable!("a standard-layout array is one contiguous slice");
         };
         let image_len = height * width * channels;
-        let mut fill = || {
-            values
-                .par_chunks_mut(image_len)
-                .zip(indices.par_iter())
-                .for_each(|(out, &index)| self.augment(index, out));
-        };
-        match &self.pool {
-            Some(pool) => pool.install(fill),
-            None => fill(),
+        if parallel {
+            let mut fill = || {
+                values
+                    .par_chunks_mut(image_len)
+                    .zip(indices.par_iter())
+                    .for_each(|(out, &index)| self.augment(index, out));
+            };
+            match &self.pool {
+                Some(pool) => pool.install(fill),
+                None => fill(),
+            }
+        } else {
+            for (out, &index) in values.chunks_mut(image_len).zip(indices) {
+                self.augment(index, out);
+            }
         }
 
         gather_rows(&self.data.labels.view(), indices, &mut batch.y);
@@ -418,6 +426,8 @@ enum Pass {
 struct Ahead {
     receiver: Option<Receiver<Batch>>,
     cancel: Arc<AtomicBool>,
+    /// Batches sent and not yet received.
+    waiting: Arc<AtomicUsize>,
     producer: Option<JoinHandle<()>>,
     delivered: usize,
     steps: usize,
@@ -429,15 +439,18 @@ impl Pass {
         let (sender, receiver) = sync_channel(prefetch);
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&cancel);
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let sent = Arc::clone(&waiting);
         let plan = Arc::new(plan);
         let shared = Arc::clone(&plan);
         let spawned = std::thread::Builder::new()
             .name("kerust-augment-feed".into())
-            .spawn(move || produce(&shared, &sender, &stop));
+            .spawn(move || produce(&shared, &sender, &stop, &sent));
         match spawned {
             Ok(producer) => Pass::Ahead(Ahead {
                 receiver: Some(receiver),
                 cancel,
+                waiting,
                 producer: Some(producer),
                 delivered: 0,
                 steps,
@@ -458,18 +471,32 @@ impl Pass {
                     return None;
                 }
                 *step += 1;
-                Some(plan.batch(*step - 1))
+                Some(plan.batch(*step - 1, true))
             }
         }
     }
 }
 
-fn produce(plan: &PassPlan, sender: &SyncSender<Batch>, cancel: &AtomicBool) {
+/// Makes the pass's batches in order and sends them.
+///
+/// While at least one finished batch waits in the channel, the trainer is
+/// not waiting for this thread, which makes the next batch alone and
+/// leaves the other cores to training. When the channel is empty, the
+/// trainer may be waiting: the batch's images are spread over the pool.
+fn produce(
+    plan: &PassPlan,
+    sender: &SyncSender<Batch>,
+    cancel: &AtomicBool,
+    waiting: &AtomicUsize,
+) {
     for step in 0..plan.steps() {
         if cancel.load(Ordering::Relaxed) {
             return;
         }
-        if sender.send(plan.batch(step)).is_err() {
+        let behind = waiting.load(Ordering::Acquire) == 0;
+        let batch = plan.batch(step, behind);
+        waiting.fetch_add(1, Ordering::AcqRel);
+        if sender.send(batch).is_err() {
             return;
         }
     }
@@ -481,6 +508,7 @@ impl Ahead {
             return None;
         }
         if let Some(Ok(batch)) = self.receiver.as_ref().map(Receiver::recv) {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
             self.delivered += 1;
             return Some(batch);
         }
