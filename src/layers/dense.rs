@@ -7,7 +7,7 @@ use ndarray::{
 use rand::RngCore;
 use serde_json::json;
 
-use super::{resize, Layer};
+use super::{products, resize, Layer};
 use crate::activations::Activation;
 use crate::error::format_batch_shape;
 use crate::initializers::Initializer;
@@ -167,7 +167,7 @@ impl Dense {
         input_shape: &[usize],
         grad_input: Option<&mut ArrayD<f32>>,
     ) {
-        general_mat_mul(1.0, &x.t(), &self.grad_pre, 0.0, &mut self.kernel_grad);
+        products::transposed_product(x, self.grad_pre.view(), self.kernel_grad.view_mut());
         if self.use_bias {
             self.bias_grad.fill(0.0);
             for row in self.grad_pre.rows() {
@@ -246,7 +246,7 @@ impl Layer for Dense {
         let x = self.rows(&input)?;
         resize(output, self.output_shape(input.shape()).slice());
         let mut y = as_rows_mut(output, self.units);
-        general_mat_mul(1.0, &x, &self.kernel, 0.0, &mut y);
+        products::product(x, self.kernel.view(), y.view_mut());
         // Bias and activation in one pass over each row while it is in cache.
         for mut row in y.rows_mut() {
             if self.use_bias {

@@ -12,6 +12,7 @@
 mod activation;
 mod dense;
 mod flatten;
+mod products;
 
 pub use activation::{ReLU, Softmax};
 pub use dense::Dense;
