@@ -1,9 +1,8 @@
 //! [`ImageDataGenerator::flow`]: augmented batches, made a few batches ahead
 //! on worker threads.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn};
@@ -19,7 +18,7 @@ use crate::random::{stream, Purpose};
 use crate::{Error, Result};
 
 /// Batches made ahead by default.
-const DEFAULT_PREFETCH: usize = 4;
+const DEFAULT_PREFETCH: usize = 8;
 
 impl ImageDataGenerator {
     /// Augmented batches of `batch_size` images from `x`, shaped
@@ -422,12 +421,9 @@ enum Pass {
     Inline { plan: PassPlan, step: usize },
 }
 
-/// A pass made by a producer thread into a bounded channel.
+/// A pass made by a producer thread into a [`Queue`].
 struct Ahead {
-    receiver: Option<Receiver<Batch>>,
-    cancel: Arc<AtomicBool>,
-    /// Batches sent and not yet received.
-    waiting: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
     producer: Option<JoinHandle<()>>,
     delivered: usize,
     steps: usize,
@@ -436,21 +432,15 @@ struct Ahead {
 impl Pass {
     fn launch(plan: PassPlan, prefetch: usize) -> Pass {
         let steps = plan.steps();
-        let (sender, receiver) = sync_channel(prefetch);
-        let cancel = Arc::new(AtomicBool::new(false));
-        let stop = Arc::clone(&cancel);
-        let waiting = Arc::new(AtomicUsize::new(0));
-        let sent = Arc::clone(&waiting);
+        let queue = Arc::new(Queue::new(prefetch));
         let plan = Arc::new(plan);
-        let shared = Arc::clone(&plan);
+        let (shared, feed) = (Arc::clone(&plan), Arc::clone(&queue));
         let spawned = std::thread::Builder::new()
             .name("kerust-augment-feed".into())
-            .spawn(move || produce(&shared, &sender, &stop, &sent));
+            .spawn(move || produce(&shared, &feed));
         match spawned {
             Ok(producer) => Pass::Ahead(Ahead {
-                receiver: Some(receiver),
-                cancel,
-                waiting,
+                queue,
                 producer: Some(producer),
                 delivered: 0,
                 steps,
@@ -477,27 +467,138 @@ impl Pass {
     }
 }
 
-/// Makes the pass's batches in order and sends them.
+/// Makes the pass's batches in order and queues them.
 ///
-/// While at least one finished batch waits in the channel, the trainer is
+/// While at least one finished batch waits in the queue, the trainer is
 /// not waiting for this thread, which makes the next batch alone and
-/// leaves the other cores to training. When the channel is empty, the
+/// leaves the other cores to training. When the queue is empty, the
 /// trainer may be waiting: the batch's images are spread over the pool.
-fn produce(
-    plan: &PassPlan,
-    sender: &SyncSender<Batch>,
-    cancel: &AtomicBool,
-    waiting: &AtomicUsize,
-) {
-    for step in 0..plan.steps() {
-        if cancel.load(Ordering::Relaxed) {
-            return;
+fn produce(plan: &PassPlan, queue: &Queue) {
+    // Tells the trainer when this thread ends, however it ends.
+    struct Finished<'a>(&'a Queue);
+    impl Drop for Finished<'_> {
+        fn drop(&mut self) {
+            self.0.finish();
         }
-        let behind = waiting.load(Ordering::Acquire) == 0;
+    }
+    let _finished = Finished(queue);
+    let mut behind = true;
+    for step in 0..plan.steps() {
         let batch = plan.batch(step, behind);
-        waiting.fetch_add(1, Ordering::AcqRel);
-        if sender.send(batch).is_err() {
-            return;
+        match queue.push(batch) {
+            Some(waiting) => behind = waiting == 0,
+            None => return,
+        }
+    }
+}
+
+/// The finished batches between the producer and the trainer.
+///
+/// Waking a sleeping thread costs a system call on one side and a
+/// scheduler round on the other, as much as a tenth of a small training
+/// step. So each side signals the other only when that one sleeps, and the
+/// producer, once the queue is full, sleeps until the trainer has taken
+/// half of it: it then makes several batches in one go.
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Signalled for a sleeping trainer when a batch arrives or the
+    /// producer ends.
+    arrived: Condvar,
+    /// Signalled for a sleeping producer when the queue has drained to half
+    /// or the trainer hung up.
+    drained: Condvar,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct QueueState {
+    batches: VecDeque<Batch>,
+    trainer_sleeps: bool,
+    producer_sleeps: bool,
+    /// The producer will queue nothing more.
+    finished: bool,
+    /// The trainer takes nothing more.
+    hung_up: bool,
+}
+
+impl Queue {
+    fn new(capacity: usize) -> Queue {
+        Queue {
+            state: Mutex::default(),
+            arrived: Condvar::new(),
+            drained: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // Every change to the state is complete when the lock is released,
+        // so a poisoned state is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues `batch`, then waits while the queue is full. Returns the
+    /// batches waiting once there is room, or `None` if the trainer hung
+    /// up.
+    fn push(&self, batch: Batch) -> Option<usize> {
+        let mut state = self.lock();
+        if state.hung_up {
+            return None;
+        }
+        state.batches.push_back(batch);
+        if state.trainer_sleeps {
+            self.arrived.notify_one();
+        }
+        while state.batches.len() >= self.capacity && !state.hung_up {
+            state.producer_sleeps = true;
+            state = self
+                .drained
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        state.producer_sleeps = false;
+        (!state.hung_up).then_some(state.batches.len())
+    }
+
+    /// The next batch, waiting for it if need be; `None` once the producer
+    /// has ended and the queue is empty.
+    fn pop(&self) -> Option<Batch> {
+        let mut state = self.lock();
+        loop {
+            if let Some(batch) = state.batches.pop_front() {
+                if state.producer_sleeps && state.batches.len() <= self.capacity / 2 {
+                    self.drained.notify_one();
+                }
+                return Some(batch);
+            }
+            if state.finished {
+                return None;
+            }
+            state.trainer_sleeps = true;
+            state = self
+                .arrived
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state.trainer_sleeps = false;
+        }
+    }
+
+    fn finish(&self) {
+        let mut state = self.lock();
+        state.finished = true;
+        if state.trainer_sleeps {
+            self.arrived.notify_one();
+        }
+    }
+
+    fn hang_up(&self) {
+        let mut state = self.lock();
+        state.hung_up = true;
+        state.batches.clear();
+        if state.producer_sleeps {
+            self.drained.notify_one();
         }
     }
 }
@@ -507,13 +608,12 @@ impl Ahead {
         if self.delivered == self.steps {
             return None;
         }
-        if let Some(Ok(batch)) = self.receiver.as_ref().map(Receiver::recv) {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        if let Some(batch) = self.queue.pop() {
             self.delivered += 1;
             return Some(batch);
         }
-        // The producer hung up early, which only a panic in it can do:
-        // hand that panic to the caller.
+        // The producer ended early, which only a panic in it can do: hand
+        // that panic to the caller.
         if let Some(Err(payload)) = self.producer.take().map(JoinHandle::join) {
             std::panic::resume_unwind(payload);
         }
@@ -526,9 +626,9 @@ impl Ahead {
 
 impl Drop for Ahead {
     fn drop(&mut self) {
-        self.cancel.store(true, Ordering::Relaxed);
-        // Hanging up wakes a producer blocked on a full channel.
-        drop(self.receiver.take());
+        // Wakes a producer waiting for room; one making a batch stops once
+        // it is made.
+        self.queue.hang_up();
         if let Some(producer) = self.producer.take() {
             if producer.join().is_err() {
                 log::error!("the augmentation producer panicked while stopping");
