@@ -57,7 +57,8 @@ options (default in brackets):
                      [runs/mnist_mlp]
   --no-augment       train on the digits as they are [augment: rotation 15,
                      shifts 0.1, zoom 0.1]
-  --verbose 0|1|2    add Keras' progress display: 1 a bar, 2 a line [0]
+  --verbose 0|1|2    Keras' progress display instead of the example's own
+                     epoch lines: 1 a bar, 2 a line [0]
   --preview          write augmented_samples.png into --out
   -h, --help         this text
 ";
@@ -94,14 +95,19 @@ fn parse_args() -> std::result::Result<Args, lexopt::Error> {
             _ => return Err(arg.unexpected()),
         }
     }
+    if args.epochs == 0 {
+        return Err("--epochs: expected at least 1, got 0".into());
+    }
     Ok(args)
 }
 
-/// Prints one fixed-width line per epoch and keeps the epoch times.
+/// Keeps the epoch times and, unless Keras' own display is on, prints one
+/// fixed-width line per epoch.
 struct EpochLines {
     started: Instant,
     seconds: Vec<f64>,
     steps: usize,
+    print: bool,
 }
 
 impl Callback for EpochLines {
@@ -122,6 +128,9 @@ impl Callback for EpochLines {
     ) -> kerust::Result<()> {
         let seconds = self.started.elapsed().as_secs_f64();
         self.seconds.push(seconds);
+        if !self.print {
+            return Ok(());
+        }
         let get = |key: &str| logs.get(key).unwrap_or(f64::NAN);
         println!(
             "epoch {:>2}  loss {:.4}  accuracy {:.4}  val_loss {:.4}  val_accuracy {:.4}  {:>6.2} s  {:>5.0} us/step",
@@ -160,7 +169,12 @@ fn main() {
 }
 
 fn run(args: &Args) -> kerust::Result<()> {
-    let (mut train, test) = mnist::load_data_from(&args.data)?;
+    let (mut train, test) = mnist::load_data_from(&args.data).inspect_err(|_| {
+        eprintln!(
+            "mnist_mlp: reading MNIST from {} (choose the folder with --data DIR)",
+            args.data.display()
+        );
+    })?;
     if let Some(limit) = args.train_limit {
         train = train.take(limit);
     }
@@ -207,6 +221,7 @@ fn run(args: &Args) -> kerust::Result<()> {
         started: Instant::now(),
         seconds: Vec::new(),
         steps: 0,
+        print: args.verbose == 0,
     };
     let options = FitOptions::new()
         .epochs(args.epochs)

@@ -34,7 +34,8 @@ pub enum Error {
          in [0, {classes})"
     )]
     LabelOutOfRange {
-        /// Position of the sample in the batch or data set.
+        /// Index of the sample in the data given (in `fit`, the pass'
+        /// position for a source that cannot tell its samples' indices).
         index: usize,
         /// The label as received.
         label: f64,

@@ -235,12 +235,50 @@ fn a_label_equal_to_the_class_count_names_index_and_value() {
     }
     let text = err.to_string();
     assert!(
-        text.contains("label 2") && text.contains("[0, 2)"),
+        text.contains("label 2") && text.contains("at index 5") && text.contains("[0, 2)"),
         "{text}"
     );
-    // The index is the sample's position in its batch; the batch is the
-    // whole set here, shuffled: the message names some index.
-    assert!(text.contains("at index"), "{text}");
+}
+
+#[test]
+fn a_bad_label_in_a_later_batch_names_its_index_in_the_data() {
+    let (x, mut y) = toy(64);
+    y[37] = 7.0;
+    for shuffle in [false, true] {
+        let options = quiet().batch_size(32).shuffle(shuffle).seed(3);
+        let err = model(0).fit((&x, &y), options).unwrap_err();
+        assert!(
+            matches!(err, Error::LabelOutOfRange { index: 37, .. }),
+            "shuffle {shuffle}: {err}"
+        );
+    }
+    let err = model(0).evaluate(&x, &y).unwrap_err();
+    assert!(
+        matches!(err, Error::LabelOutOfRange { index: 37, .. }),
+        "{err}"
+    );
+
+    // Through the augmenter's flow, shuffled, the index is the image's.
+    let images = x.clone().into_shape_with_order((64, 1, 2, 1)).unwrap();
+    let flow = ImageDataGenerator::new()
+        .flow(&images, &y, 16)
+        .unwrap()
+        .seed(9);
+    let mut m = Sequential::new()
+        .input_shape([1, 2, 1])
+        .add(Flatten::new())
+        .add(Dense::new(2).activation(Activation::Softmax));
+    m.compile(
+        Adam::new(),
+        SparseCategoricalCrossentropy::new(),
+        ["accuracy"],
+    )
+    .unwrap();
+    let err = m.fit(flow, quiet()).unwrap_err();
+    assert!(
+        matches!(err, Error::LabelOutOfRange { index: 37, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -266,12 +304,22 @@ fn input_of_the_wrong_shape_names_the_expected_shape() {
     let y = Array1::<f32>::zeros(4);
     let err = model(0).fit((&x, &y), quiet()).unwrap_err();
     let text = err.to_string();
-    assert!(
-        text.contains("(None, 2)") && text.contains("(0, 3)"),
-        "{text}"
-    );
-    let err = model(0).predict(&x).unwrap_err();
-    assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+    assert_eq!(text, "`sequential` expected shape (None, 2), got (None, 3)");
+    // With the samples in hand, the message counts them.
+    for rows in [1, 5, 600] {
+        let x = Array2::<f32>::zeros((rows, 3));
+        let err = model(0).predict(&x).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("`sequential` expected shape (None, 2), got ({rows}, 3)")
+        );
+        let y = Array1::<f32>::zeros(rows);
+        let err = model(0).evaluate(&x, &y).unwrap_err().to_string();
+        assert!(err.ends_with(&format!("got ({rows}, 3)")), "{err}");
+    }
+    let images = ndarray::Array4::<f32>::zeros((5, 28, 28, 1));
+    let err = model(0).predict(&images).unwrap_err().to_string();
+    assert!(err.ends_with("got (5, 28, 28, 1)"), "{err}");
 }
 
 #[test]

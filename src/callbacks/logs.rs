@@ -53,3 +53,34 @@ impl Logs {
         self.entries.clear();
     }
 }
+
+/// Keras' progress-bar form, `loss: 0.0669 - accuracy: 0.9797`: every value
+/// at four decimals (or the precision asked for, as in `{:.6}`), the
+/// learning rate in scientific notation.
+///
+/// ```
+/// use kerust::callbacks::Logs;
+///
+/// let mut logs = Logs::new();
+/// logs.insert("loss", 0.066_86);
+/// logs.insert("accuracy", 0.9797);
+/// logs.insert("learning_rate", 0.001);
+/// assert_eq!(logs.to_string(), "loss: 0.0669 - accuracy: 0.9797 - learning_rate: 1.0000e-3");
+/// assert_eq!(format!("{logs:.2}"), "loss: 0.07 - accuracy: 0.98 - learning_rate: 1.00e-3");
+/// ```
+impl std::fmt::Display for Logs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits = f.precision().unwrap_or(4);
+        for (i, (key, value)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" - ")?;
+            }
+            if key == "learning_rate" {
+                write!(f, "{key}: {value:.digits$e}")?;
+            } else {
+                write!(f, "{key}: {value:.digits$}")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -71,17 +71,13 @@ impl ProgbarLogger {
     }
 }
 
-/// `- loss: 0.1234 - accuracy: 0.9876 ...`, every value at 4 decimals.
+/// ` - loss: 0.1234 - accuracy: 0.9876 ...`, as [`Logs`] displays them.
 fn format_logs(logs: &Logs) -> String {
-    let mut text = String::new();
-    for (key, value) in logs.iter() {
-        if key == "learning_rate" {
-            text.push_str(&format!(" - {key}: {value:.4e}"));
-        } else {
-            text.push_str(&format!(" - {key}: {value:.4}"));
-        }
+    if logs.is_empty() {
+        String::new()
+    } else {
+        format!(" - {logs}")
     }
-    text
 }
 
 fn format_duration(seconds: f64) -> String {

@@ -4,7 +4,7 @@ use std::fmt;
 
 use ndarray::ArrayD;
 
-use crate::error::format_batch_shape;
+use crate::error::{format_batch_shape, format_shape};
 use crate::layers::Layer;
 use crate::losses::Loss;
 use crate::metrics::{IntoMetric, Metric};
@@ -177,11 +177,13 @@ impl Sequential {
         let shape = self.input_shape.clone().ok_or_else(|| Error::NotBuilt {
             layer: self.name.clone(),
         })?;
-        self.build_for(&shape)
+        self.build_for(&shape, None)
     }
 
-    /// Builds for samples of `shape` unless already built for it.
-    pub(crate) fn build_for(&mut self, shape: &[usize]) -> Result<()> {
+    /// Builds for samples of `shape` unless already built for it. `rows`,
+    /// the number of samples given, only shows in the error for a shape the
+    /// model was not built for.
+    pub(crate) fn build_for(&mut self, shape: &[usize], rows: Option<usize>) -> Result<()> {
         if self.is_built() && self.input_shape.as_deref() == Some(shape) {
             return Ok(());
         }
@@ -194,11 +196,15 @@ impl Sequential {
         }
         if let Some(given) = &self.input_shape {
             if self.is_built() && given.as_slice() != shape {
-                return Err(Error::shape(
-                    &self.name,
-                    format_batch_shape(given),
-                    &with_batch(shape),
-                ));
+                let got = match rows {
+                    Some(rows) => format_shape(&[&[rows][..], shape].concat()),
+                    None => format_batch_shape(shape),
+                };
+                return Err(Error::ShapeMismatch {
+                    layer: self.name.clone(),
+                    expected: format_batch_shape(given),
+                    got,
+                });
             }
         }
         let mut shapes = Vec::with_capacity(self.layers.len());
@@ -454,12 +460,6 @@ fn snake_case(class_name: &str) -> String {
         out.extend(c.to_lowercase());
     }
     out
-}
-
-pub(crate) fn with_batch(shape: &[usize]) -> Vec<usize> {
-    let mut full = vec![0];
-    full.extend_from_slice(shape);
-    full
 }
 
 #[cfg(test)]

@@ -53,6 +53,15 @@ pub trait BatchSource: Send {
     /// Whatever goes wrong making the batch.
     fn next_batch(&mut self) -> Result<Option<Batch>>;
 
+    /// The index, in the source's data, of the sample at `position` of the
+    /// current pass (counted from zero over the pass' batches), so that an
+    /// error about a sample can name the one the user gave. `None` (the
+    /// default) when the source cannot tell; errors then give the position.
+    fn sample_index(&self, position: usize) -> Option<usize> {
+        let _ = position;
+        None
+    }
+
     /// Gives a used batch back so that its memory can be reused.
     fn recycle(&mut self, batch: Batch) {
         let _ = batch;
@@ -142,6 +151,10 @@ impl BatchSource for ArraySource<'_> {
         gather_rows(&self.x, indices, &mut batch.x);
         gather_rows(&self.y, indices, &mut batch.y);
         Ok(Some(batch))
+    }
+
+    fn sample_index(&self, position: usize) -> Option<usize> {
+        self.order.get(position).copied()
     }
 
     fn recycle(&mut self, batch: Batch) {

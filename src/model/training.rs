@@ -61,7 +61,7 @@ impl Sequential {
         self.compiled("fit")?;
         check_options(&options)?;
         let (mut source, validation) = split_data(data.into_fit_data(), &options)?;
-        self.build_for(&source.sample_shape())?;
+        self.build_for(&source.sample_shape(), None)?;
         let mut callbacks = std::mem::take(&mut options.callbacks);
         callbacks.push(Box::new(ProgbarLogger::new(options.verbose)));
         let params = TrainParams {
@@ -133,7 +133,22 @@ impl Sequential {
             for c in callbacks.iter_mut() {
                 c.on_train_batch_begin(step, self, &logs)?;
             }
-            let loss = self.train_step(batch.x.view(), batch.y.view())?;
+            let loss = match self.train_step(batch.x.view(), batch.y.view()) {
+                Ok(loss) => loss,
+                Err(Error::LabelOutOfRange {
+                    index,
+                    label,
+                    classes,
+                }) => {
+                    let position = samples + index;
+                    return Err(Error::LabelOutOfRange {
+                        index: source.sample_index(position).unwrap_or(position),
+                        label,
+                        classes,
+                    });
+                }
+                Err(error) => return Err(error),
+            };
             let n = batch.x.shape()[0];
             source.recycle(batch);
             loss_sum += f64::from(loss) * n as f64;
@@ -186,7 +201,7 @@ impl Sequential {
         self.compiled("train_on_batch")?;
         let (x, y) = (x.view().into_dyn(), y.view().into_dyn());
         check_pair(&x, &y)?;
-        self.build_for(&x.shape()[1..])?;
+        self.build_for(&x.shape()[1..], Some(x.shape()[0]))?;
         let x = x.as_standard_layout();
         self.train_step(x.view(), y)
     }
@@ -332,7 +347,7 @@ impl Sequential {
         if x.ndim() == 0 || x.shape()[0] == 0 {
             return Err(Error::EmptyData { what: "x".into() });
         }
-        self.build_for(&x.shape()[1..])?;
+        self.build_for(&x.shape()[1..], Some(x.shape()[0]))?;
         let x = x.as_standard_layout();
         let layers: &[Box<dyn Layer>] = &self.layers;
         let pieces: Vec<ArrayViewD<'_, f32>> = x.axis_chunks_iter(Axis(0), PREDICT_CHUNK).collect();

@@ -104,6 +104,7 @@ impl ImageDataGenerator {
             prefetch: DEFAULT_PREFETCH,
             pool: None,
             spares: Arc::new(Mutex::new(Vec::new())),
+            order: Arc::from(Vec::new()),
             pass: None,
         })
     }
@@ -180,6 +181,7 @@ pub struct Flow {
     prefetch: usize,
     pool: Option<Arc<ThreadPool>>,
     spares: Arc<Mutex<Vec<Batch>>>,
+    order: Arc<[usize]>,
     pass: Option<Pass>,
 }
 
@@ -293,11 +295,12 @@ impl BatchSource for Flow {
     fn start_epoch(&mut self, epoch: usize) -> Result<()> {
         let pool = self.thread_pool()?;
         self.pass = None;
+        self.order = epoch_order(self.len(), self.shuffle, self.seed, epoch).into();
         let plan = PassPlan {
             data: Arc::clone(&self.data),
             seed: self.seed,
             epoch,
-            order: epoch_order(self.len(), self.shuffle, self.seed, epoch),
+            order: Arc::clone(&self.order),
             pool,
             spares: Arc::clone(&self.spares),
         };
@@ -323,6 +326,10 @@ impl BatchSource for Flow {
         Ok(self.pass.as_mut().and_then(Pass::next))
     }
 
+    fn sample_index(&self, position: usize) -> Option<usize> {
+        self.order.get(position).copied()
+    }
+
     /// Keeps the batch's arrays to be refilled by a later batch.
     fn recycle(&mut self, batch: Batch) {
         let mut spares = lock(&self.spares);
@@ -345,7 +352,7 @@ struct PassPlan {
     data: Arc<FlowData>,
     seed: u64,
     epoch: usize,
-    order: Vec<usize>,
+    order: Arc<[usize]>,
     pool: Option<Arc<ThreadPool>>,
     spares: Arc<Mutex<Vec<Batch>>>,
 }
@@ -661,7 +668,7 @@ mod tests {
             data: Arc::clone(&ahead.data),
             seed: 4,
             epoch: 2,
-            order: epoch_order(10, true, 4, 2),
+            order: epoch_order(10, true, 4, 2).into(),
             pool: None,
             spares: Arc::new(Mutex::new(Vec::new())),
         };
