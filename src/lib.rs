@@ -8,7 +8,7 @@
 //! The pieces fit together as in Keras:
 //!
 //! - [`layers`]: the [`Layer`](layers::Layer) trait and [`Dense`](layers::Dense),
-//!   [`Flatten`](layers::Flatten), [`ReLU`](layers::ReLU),
+//!   [`Dropout`](layers::Dropout), [`Flatten`](layers::Flatten), [`ReLU`](layers::ReLU),
 //!   [`Softmax`](layers::Softmax).
 //! - [`model::Sequential`]: a stack of layers, compiled with an
 //!   [`Optimizer`](optimizers::Optimizer), a [`Loss`](losses::Loss) and
@@ -88,7 +88,7 @@ pub mod prelude {
         Callback, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, Logs, Mode,
         ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
     };
-    pub use crate::layers::{Dense, Flatten, Layer, ReLU, Softmax};
+    pub use crate::layers::{Dense, Dropout, Flatten, Layer, ReLU, Softmax};
     pub use crate::losses::{
         CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy,
     };

@@ -18,6 +18,9 @@ pub enum Purpose {
     Shuffle,
     /// The random transform of one augmented image.
     Augment,
+    /// The mask a [`Dropout`](crate::layers::Dropout) layer draws in one
+    /// training step (`epoch` and `index` are the step's).
+    Dropout,
     /// Any use of a user's own layer or callback, numbered by the user.
     User(u32),
 }
@@ -28,6 +31,7 @@ impl Purpose {
             Purpose::Init => 1,
             Purpose::Shuffle => 2,
             Purpose::Augment => 3,
+            Purpose::Dropout => 4,
             Purpose::User(n) => 0x1_0000_0000 | u64::from(n),
         }
     }

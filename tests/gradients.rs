@@ -88,6 +88,15 @@ fn flatten_relu_and_softmax_backward_match_finite_differences() {
 }
 
 #[test]
+fn dropout_backward_matches_finite_differences_with_its_mask() {
+    let x = input(&[4, 6], 8);
+    let mut dropout = built(Dropout::new(0.4).seed(5), &[6]);
+    dropout.start_step(1, 2);
+    let check = check_layer(&mut dropout, x.view(), EPSILON).unwrap();
+    assert!(check.max_error() < TOLERANCE, "{check:?}");
+}
+
+#[test]
 fn loss_gradients_match_finite_differences() {
     let logits = input(&[4, 3], 4);
     let probs = kerust::losses::softmax(logits.view());

@@ -287,6 +287,31 @@ fn resuming_a_checkpoint_reproduces_an_uninterrupted_sgd_momentum_run_to_the_bit
     check_resume(sgd_model);
 }
 
+/// The toy model with a Dropout after its hidden layer, its seed drawn
+/// from the model's.
+fn dropout_model(seed: u64) -> Sequential {
+    let mut model = Sequential::new()
+        .input_shape([2, 2])
+        .seed(seed)
+        .add(Flatten::new())
+        .add(Dense::new(6).activation(Activation::Relu))
+        .add(Dropout::new(0.3))
+        .add(Dense::new(3).activation(Activation::Softmax));
+    model
+        .compile(
+            Adam::new().learning_rate(0.01),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    model
+}
+
+#[test]
+fn resuming_a_checkpoint_with_dropout_drops_the_same_units_as_the_uninterrupted_run() {
+    check_resume(dropout_model);
+}
+
 #[test]
 fn a_model_file_is_not_taken_for_a_checkpoint() {
     let mut model = architecture(0);

@@ -282,6 +282,42 @@ fn a_bad_label_in_a_later_batch_names_its_index_in_the_data() {
 }
 
 #[test]
+fn dropout_changes_training_not_inference_and_is_reproducible() {
+    let (x, y) = toy(64);
+    let make = |rate: f64| {
+        let mut m = Sequential::new()
+            .input_shape([2])
+            .seed(4)
+            .add(Dense::new(16).activation(Activation::Relu))
+            .add(Dropout::new(rate).seed(8))
+            .add(Dense::new(2).activation(Activation::Softmax));
+        m.compile(
+            Adam::new().learning_rate(0.01),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+        m
+    };
+    let (mut none, mut half, mut again) = (make(0.0), make(0.5), make(0.5));
+    // Before training, inference ignores the rate.
+    assert_eq!(none.predict(&x).unwrap(), half.predict(&x).unwrap());
+    let options = || quiet().epochs(3).batch_size(16).seed(1);
+    let h_none = none.fit((&x, &y), options()).unwrap();
+    let h_half = half.fit((&x, &y), options()).unwrap();
+    let h_again = again.fit((&x, &y), options()).unwrap();
+    assert_ne!(h_none.get("loss"), h_half.get("loss"));
+    assert_ne!(none.get_weights(), half.get_weights());
+    assert_eq!(h_half.get("loss"), h_again.get("loss"));
+    assert_eq!(half.get_weights(), again.get_weights());
+    // Evaluation uses every unit: the same weights give the same scores.
+    assert_eq!(
+        half.evaluate(&x, &y).unwrap(),
+        again.evaluate(&x, &y).unwrap()
+    );
+}
+
+#[test]
 fn targets_of_the_wrong_kind_are_refused_with_a_hint() {
     let (x, y) = toy(8);
     let one_hot = Array2::from_shape_fn((8, 2), |(i, j)| f32::from(y[i] as usize == j));

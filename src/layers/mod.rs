@@ -11,11 +11,13 @@
 
 mod activation;
 mod dense;
+mod dropout;
 mod flatten;
 mod products;
 
 pub use activation::{ReLU, Softmax};
 pub use dense::Dense;
+pub use dropout::Dropout;
 pub use flatten::Flatten;
 
 use ndarray::{ArrayD, ArrayViewD};
@@ -123,6 +125,16 @@ pub trait Layer: Send + Sync {
     /// [`LayerRegistry`](crate::saving::LayerRegistry) (weights aside).
     fn config(&self) -> serde_json::Value {
         serde_json::json!({ "name": self.name() })
+    }
+
+    /// Told before each training step where it falls: `fit` gives the epoch
+    /// and the step within it (both from zero), `train_on_batch` the
+    /// optimizer's step count in an epoch of its own, `usize::MAX`. A layer
+    /// whose training is random, such as [`Dropout`], draws from a stream of
+    /// these, so a run is the same whatever else the program did. The
+    /// default does nothing.
+    fn start_step(&mut self, epoch: usize, step: usize) {
+        let _ = (epoch, step);
     }
 
     /// Whether the layer ends in a softmax over the last axis (Dense with a

@@ -133,6 +133,9 @@ impl Sequential {
             for c in callbacks.iter_mut() {
                 c.on_train_batch_begin(step, self, &logs)?;
             }
+            for layer in self.layers.iter_mut() {
+                layer.start_step(epoch, step);
+            }
             let loss = match self.train_step(batch.x.view(), batch.y.view()) {
                 Ok(loss) => loss,
                 Err(Error::LabelOutOfRange {
@@ -203,6 +206,11 @@ impl Sequential {
         check_pair(&x, &y)?;
         self.build_for(&x.shape()[1..], Some(x.shape()[0]))?;
         let x = x.as_standard_layout();
+        let step = self.compiled("train_on_batch")?.optimizer.iterations();
+        let step = usize::try_from(step).unwrap_or(usize::MAX);
+        for layer in self.layers.iter_mut() {
+            layer.start_step(usize::MAX, step);
+        }
         self.train_step(x.view(), y)
     }
 

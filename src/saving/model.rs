@@ -507,7 +507,7 @@ fn check_dense_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
     let mut shape = config.input_shape.clone();
     for entry in &config.layers {
         match entry.class_name.as_str() {
-            "ReLU" | "Softmax" => {}
+            "ReLU" | "Softmax" | "Dropout" => {}
             "Flatten" => {
                 let Some(size) = shape.iter().try_fold(1_usize, |a, &d| a.checked_mul(d)) else {
                     return Err(file.error(format!(

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::layers::{Dense, Flatten, Layer, ReLU, Softmax};
+use crate::layers::{Dense, Dropout, Flatten, Layer, ReLU, Softmax};
 use crate::{Error, Result};
 
 /// A function that makes a layer from its [`config`](Layer::config).
@@ -14,7 +14,7 @@ pub type LayerMaker = Box<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync
 /// Makes layers from the class names and configs a model file holds.
 ///
 /// [`with_builtins`](LayerRegistry::with_builtins) (also the `Default`)
-/// knows kerust's layers: `Dense`, `Flatten`, `ReLU` and `Softmax`. A
+/// knows kerust's layers: `Dense`, `Dropout`, `Flatten`, `ReLU` and `Softmax`. A
 /// program that defines its own layer registers it under the class name its
 /// [`class_name`](Layer::class_name) returns, then loads with
 /// [`load_model_with`](super::load_model_with).
@@ -48,11 +48,12 @@ impl LayerRegistry {
         }
     }
 
-    /// A registry that knows kerust's layers: `Dense`, `Flatten`, `ReLU`,
-    /// `Softmax`.
+    /// A registry that knows kerust's layers: `Dense`, `Dropout`,
+    /// `Flatten`, `ReLU`, `Softmax`.
     pub fn with_builtins() -> Self {
         LayerRegistry::new()
             .register("Dense", |c| Ok(Box::new(Dense::from_config(c)?)))
+            .register("Dropout", |c| Ok(Box::new(Dropout::from_config(c)?)))
             .register("Flatten", |c| Ok(Box::new(Flatten::from_config(c)?)))
             .register("ReLU", |c| Ok(Box::new(ReLU::from_config(c)?)))
             .register("Softmax", |c| Ok(Box::new(Softmax::from_config(c)?)))
@@ -134,6 +135,7 @@ mod tests {
         let registry = LayerRegistry::with_builtins();
         for (class, config) in [
             ("Dense", json!({ "name": "d", "units": 3 })),
+            ("Dropout", json!({ "name": "o", "rate": 0.25, "seed": 3 })),
             ("Flatten", json!({ "name": "f" })),
             ("ReLU", json!({ "name": "r" })),
             ("Softmax", json!({ "name": "s" })),
@@ -155,7 +157,7 @@ mod tests {
         assert!(err.contains("\"LeakyReLU\""), "{err}");
         assert!(err.contains(".register(\"LeakyReLU\""), "{err}");
         assert!(
-            err.contains("known: Dense, Flatten, ReLU, Softmax"),
+            err.contains("known: Dense, Dropout, Flatten, ReLU, Softmax"),
             "{err}"
         );
     }
