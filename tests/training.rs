@@ -125,6 +125,20 @@ fn history_keys_are_the_compiled_metric_names() {
         history.get("learning_rate").unwrap(),
         [0.009999999776482582; 2]
     );
+
+    // As in Keras, the metric logs under the name compile was given.
+    let mut short = model(0);
+    short
+        .compile(Adam::new(), SparseCategoricalCrossentropy::new(), ["acc"])
+        .unwrap();
+    let history = short
+        .fit((&x, &y), quiet().validation_data(&x, &y))
+        .unwrap();
+    let keys: Vec<&str> = history.keys().collect();
+    assert_eq!(
+        keys,
+        ["loss", "acc", "val_loss", "val_acc", "learning_rate"]
+    );
 }
 
 #[test]

@@ -12,22 +12,47 @@ use crate::{Error, Result};
 /// Like Keras' `"accuracy"`, it reads the targets as class labels when they
 /// have one value per sample (`(batch,)` or `(batch, 1)`) and as one-hot rows
 /// when they are shaped like the predictions.
-#[derive(Debug, Clone, Default)]
+///
+/// It logs as `accuracy`, or under the name `compile` was given: as in
+/// Keras, `"acc"` logs `acc` and `val_acc`.
+#[derive(Debug, Clone)]
 pub struct Accuracy {
+    name: String,
     correct: u64,
     total: u64,
 }
 
+impl Default for Accuracy {
+    fn default() -> Self {
+        Accuracy::named("accuracy")
+    }
+}
+
 impl Accuracy {
-    /// A new accuracy, at zero samples.
+    /// A new accuracy, at zero samples, logged as `accuracy`.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new accuracy logged under `name`.
+    ///
+    /// ```
+    /// use kerust::metrics::{Accuracy, Metric};
+    ///
+    /// assert_eq!(Accuracy::named("acc").name(), "acc");
+    /// ```
+    pub fn named(name: impl Into<String>) -> Self {
+        Accuracy {
+            name: name.into(),
+            correct: 0,
+            total: 0,
+        }
     }
 }
 
 impl Metric for Accuracy {
     fn name(&self) -> &str {
-        "accuracy"
+        &self.name
     }
 
     fn update(&mut self, y_true: ArrayViewD<'_, f32>, y_pred: ArrayViewD<'_, f32>) -> Result<()> {
@@ -77,10 +102,11 @@ impl Metric for Accuracy {
     }
 
     fn reset(&mut self) {
-        *self = Self::default();
+        self.correct = 0;
+        self.total = 0;
     }
 
     fn boxed_clone(&self) -> Box<dyn Metric> {
-        Box::new(Accuracy::new())
+        Box::new(Accuracy::named(self.name.clone()))
     }
 }

@@ -56,7 +56,7 @@ pub trait IntoMetric {
 impl IntoMetric for &str {
     fn into_metric(self) -> Result<Box<dyn Metric>> {
         match self {
-            "accuracy" | "acc" => Ok(Box::new(Accuracy::new())),
+            "accuracy" | "acc" => Ok(Box::new(Accuracy::named(self))),
             other => Err(Error::invalid(
                 "metrics",
                 format!("\"{other}\""),
