@@ -21,9 +21,10 @@
 //! would have added `0 · w`, which changes no sum, with two exceptions that
 //! finite weights of normal size never meet: a weight that is infinite or
 //! NaN (`0 · inf` is NaN, which the skip does not spread) and a product
-//! small enough to round to a negative zero. Without fused multiply-add,
-//! and for outputs whose width is not a multiple of 16, the products are
-//! left to matrixmultiply.
+//! small enough to round to a negative zero. Where the processor has
+//! AVX-512F the same loops run on sixteen lanes, with the same operations on
+//! each value. Without fused multiply-add, and for outputs whose width is
+//! not a multiple of 16, the products are left to matrixmultiply.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
@@ -45,8 +46,15 @@ pub(crate) fn product(
     if fused::available() && fused::suits(w.ncols()) {
         let (rows, inner, cols) = (x.nrows(), x.ncols(), w.ncols());
         if let (Some(x), Some(w), Some(out)) = (x.as_slice(), w.as_slice(), out.as_slice_mut()) {
-            // SAFETY: `available` checked that the processor has AVX2 and FMA.
-            unsafe { fused::product(x, rows, inner, w, cols, out) };
+            // SAFETY: `available` checked that the processor has AVX2 and
+            // FMA, and `wide` that it has AVX-512F.
+            unsafe {
+                if fused::wide() {
+                    fused::product_wide(x, rows, inner, w, cols, out);
+                } else {
+                    fused::product(x, rows, inner, w, cols, out);
+                }
+            }
             return;
         }
     }
@@ -66,8 +74,15 @@ pub(crate) fn transposed_product(
     if fused::available() && fused::suits(g.ncols()) {
         let (batch, features, cols) = (x.nrows(), x.ncols(), g.ncols());
         if let (Some(x), Some(g), Some(out)) = (x.as_slice(), g.as_slice(), out.as_slice_mut()) {
-            // SAFETY: `available` checked that the processor has AVX2 and FMA.
-            unsafe { fused::transposed_product(x, batch, features, g, cols, out) };
+            // SAFETY: `available` checked that the processor has AVX2 and
+            // FMA, and `wide` that it has AVX-512F.
+            unsafe {
+                if fused::wide() {
+                    fused::transposed_product_wide(x, batch, features, g, cols, out);
+                } else {
+                    fused::transposed_product(x, batch, features, g, cols, out);
+                }
+            }
             return;
         }
     }
@@ -105,6 +120,12 @@ mod fused {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
 
+    /// Whether the processor has AVX-512F too: the same loops then run on
+    /// sixteen lanes, and 128 output columns make one tile.
+    pub(super) fn wide() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+
     /// `out (rows x cols) = left (rows x inner) · right (inner x cols)`,
     /// with `right` and `out` row-major.
     ///
@@ -113,6 +134,39 @@ mod fused {
     /// The processor must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn product(
+        left: &[f32],
+        rows: usize,
+        inner: usize,
+        right: &[f32],
+        cols: usize,
+        out: &mut [f32],
+    ) {
+        // SAFETY: as this function's.
+        unsafe { product_in::<false>(left, rows, inner, right, cols, out) }
+    }
+
+    /// [`product`] on AVX-512F's registers of sixteen lanes.
+    ///
+    /// # Safety
+    ///
+    /// The processor must support AVX2, FMA and AVX-512F.
+    #[target_feature(enable = "avx2,fma,avx512f")]
+    pub(super) unsafe fn product_wide(
+        left: &[f32],
+        rows: usize,
+        inner: usize,
+        right: &[f32],
+        cols: usize,
+        out: &mut [f32],
+    ) {
+        // SAFETY: as this function's.
+        unsafe { product_in::<true>(left, rows, inner, right, cols, out) }
+    }
+
+    /// The body of [`product`] and [`product_wide`], compiled with the
+    /// processor features of each.
+    #[inline(always)]
+    unsafe fn product_in<const WIDE: bool>(
         left: &[f32],
         rows: usize,
         inner: usize,
@@ -135,8 +189,13 @@ mod fused {
         let mut entries = ENTRIES.take();
         for (row, out_row) in left.chunks_exact(inner).zip(out.chunks_exact_mut(cols)) {
             entries.clear();
-            nonzero_in_row(row, &mut entries);
+            // SAFETY: the caller's processor has AVX2 and FMA.
+            unsafe { nonzero_in_row(row, &mut entries) };
             let mut col = 0;
+            while WIDE && col + 128 <= cols {
+                tile::<128>(&entries, runs, right, cols, col, out_row);
+                col += 128;
+            }
             while col + 64 <= cols {
                 tile::<64>(&entries, runs, right, cols, col, out_row);
                 col += 64;
@@ -157,6 +216,39 @@ mod fused {
     /// The processor must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn transposed_product(
+        left: &[f32],
+        batch: usize,
+        features: usize,
+        right: &[f32],
+        cols: usize,
+        out: &mut [f32],
+    ) {
+        // SAFETY: as this function's.
+        unsafe { transposed_in::<false>(left, batch, features, right, cols, out) }
+    }
+
+    /// [`transposed_product`] on AVX-512F's registers of sixteen lanes.
+    ///
+    /// # Safety
+    ///
+    /// The processor must support AVX2, FMA and AVX-512F.
+    #[target_feature(enable = "avx2,fma,avx512f")]
+    pub(super) unsafe fn transposed_product_wide(
+        left: &[f32],
+        batch: usize,
+        features: usize,
+        right: &[f32],
+        cols: usize,
+        out: &mut [f32],
+    ) {
+        // SAFETY: as this function's.
+        unsafe { transposed_in::<true>(left, batch, features, right, cols, out) }
+    }
+
+    /// The body of [`transposed_product`] and [`transposed_product_wide`],
+    /// compiled with the processor features of each.
+    #[inline(always)]
+    unsafe fn transposed_in<const WIDE: bool>(
         left: &[f32],
         batch: usize,
         features: usize,
@@ -189,6 +281,10 @@ mod fused {
                 blocks,
             };
             let mut col = 0;
+            while WIDE && col + 128 <= cols {
+                column.tile::<128>(right, cols, col, out_row);
+                col += 128;
+            }
             while col + 64 <= cols {
                 column.tile::<64>(right, cols, col, out_row);
                 col += 64;
@@ -442,6 +538,40 @@ mod tests {
             }
             total
         })
+    }
+
+    /// On a processor with AVX-512F, the products take the sixteen-lane
+    /// kernels; the eight-lane ones, which other processors take, give the
+    /// same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn eight_and_sixteen_lane_kernels_agree_to_the_bit() {
+        if !fused::available() {
+            return;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for &(n, k, m) in &[(32, 784, 128), (5, 256, 144), (300, 20, 208), (3, 600, 64)] {
+            let x = sparse(&mut rng, n, k, 0.7);
+            let w = sparse(&mut rng, k, m, 0.0);
+            let g = sparse(&mut rng, n, m, 0.3);
+            let mut dispatched = Array2::<f32>::zeros((n, m));
+            product(x.view(), w.view(), dispatched.view_mut());
+            let mut narrow = Array2::<f32>::from_elem((n, m), f32::NAN);
+            let (xs, ws, gs) = (
+                x.as_slice().unwrap(),
+                w.as_slice().unwrap(),
+                g.as_slice().unwrap(),
+            );
+            // SAFETY: `available` checked for AVX2 and FMA.
+            unsafe { fused::product(xs, n, k, ws, m, narrow.as_slice_mut().unwrap()) };
+            assert_eq!(bits(&narrow), bits(&dispatched), "x · w, {n}x{k}x{m}");
+            let mut dispatched = Array2::<f32>::zeros((k, m));
+            transposed_product(x.view(), g.view(), dispatched.view_mut());
+            let mut narrow = Array2::<f32>::from_elem((k, m), f32::NAN);
+            // SAFETY: as above.
+            unsafe { fused::transposed_product(xs, n, k, gs, m, narrow.as_slice_mut().unwrap()) };
+            assert_eq!(bits(&narrow), bits(&dispatched), "xᵀ · g, {n}x{k}x{m}");
+        }
     }
 
     #[test]
