@@ -281,17 +281,22 @@ mod fused {
                 blocks,
             };
             let mut col = 0;
-            while WIDE && col + 128 <= cols {
-                column.tile::<128>(right, cols, col, out_row);
-                col += 128;
-            }
-            while col + 64 <= cols {
-                column.tile::<64>(right, cols, col, out_row);
-                col += 64;
-            }
-            while col + TILE <= cols {
-                column.tile::<TILE>(right, cols, col, out_row);
-                col += TILE;
+            // SAFETY: the sizes were asserted above, `feature < features`,
+            // each tile ends within `cols`, and `row_masks` set bits for
+            // rows of the batch only.
+            unsafe {
+                while WIDE && col + 128 <= cols {
+                    column.tile::<128>(right, cols, col, out_row);
+                    col += 128;
+                }
+                while col + 64 <= cols {
+                    column.tile::<64>(right, cols, col, out_row);
+                    col += 64;
+                }
+                while col + TILE <= cols {
+                    column.tile::<TILE>(right, cols, col, out_row);
+                    col += TILE;
+                }
             }
         }
         MASKS.set(masks);
@@ -350,8 +355,14 @@ mod fused {
     impl Column<'_> {
         /// Columns `col..col + T` of the output row of this feature, summed
         /// by runs of the batch as in [`tile`].
+        ///
+        /// # Safety
+        ///
+        /// `left` holds `batch x features` values, `right` holds
+        /// `batch x cols`, `feature < features`, `col + T <= cols`, and the
+        /// masks (made by [`row_masks`]) name rows below `batch` only.
         #[inline(always)]
-        fn tile<const T: usize>(
+        unsafe fn tile<const T: usize>(
             &self,
             right: &[f32],
             cols: usize,
@@ -367,10 +378,15 @@ mod fused {
                     while mask != 0 {
                         let r = block * BLOCK + mask.trailing_zeros() as usize;
                         mask &= mask - 1;
-                        let v = self.left[r * self.features + self.feature];
-                        let weights: &[f32; T] = right[r * cols + col..r * cols + col + T]
-                            .try_into()
-                            .expect("a tile of T columns");
+                        debug_assert!((r + 1) * self.features <= self.left.len());
+                        debug_assert!(r * cols + col + T <= right.len());
+                        // SAFETY: `r` is a row of the batch, so both reads
+                        // lie inside `left` and `right` (see `# Safety`).
+                        let (v, weights) = unsafe {
+                            let v = *self.left.get_unchecked(r * self.features + self.feature);
+                            let weights = &*right.as_ptr().add(r * cols + col).cast::<[f32; T]>();
+                            (v, weights)
+                        };
                         for (s, &w) in sum.iter_mut().zip(weights) {
                             *s = v.mul_add(w, *s);
                         }
