@@ -469,3 +469,57 @@ fn array_options_given_with_a_generator_are_refused() {
         .unwrap();
     assert_eq!(history.len(), 2);
 }
+
+/// A Flatten in front of the first Dense views the batch rather than
+/// copying it: training is the same, to the bit, as on inputs flattened
+/// beforehand.
+#[test]
+fn a_leading_flatten_trains_as_flat_inputs_do() {
+    let images = ndarray::Array4::from_shape_fn((96, 4, 4, 1), |(n, r, c, _)| {
+        (((n * 13 + r * 5 + c * 3) % 11) as f32 - 3.0).max(0.0) / 7.0
+    });
+    let y = Array1::from_shape_fn(96, |n| {
+        f32::from(images[[n, 1, 1, 0]] > images[[n, 2, 2, 0]])
+    });
+    let flat = images.clone().into_shape_with_order((96, 16)).unwrap();
+    let build = |with_flatten: bool| {
+        let mut model = Sequential::new().seed(5);
+        model = if with_flatten {
+            model.input_shape([4, 4, 1]).add(Flatten::new())
+        } else {
+            model.input_shape([16])
+        };
+        model = model
+            .add(Dense::new(16).activation(Activation::Relu))
+            .add(Dense::new(2).activation(Activation::Softmax));
+        model
+            .compile(
+                Adam::new().learning_rate(0.01),
+                SparseCategoricalCrossentropy::new(),
+                ["accuracy"],
+            )
+            .unwrap();
+        model.build().unwrap();
+        model
+    };
+    let mut viewed = build(true);
+    let mut copied = build(false);
+    copied.set_weights(&viewed.get_weights()).unwrap();
+    let h1 = viewed
+        .fit((&images, &y), quiet().epochs(2).batch_size(16).seed(1))
+        .unwrap();
+    let h2 = copied
+        .fit((&flat, &y), quiet().epochs(2).batch_size(16).seed(1))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&h1).unwrap(),
+        serde_json::to_string(&h2).unwrap()
+    );
+    let bits = |m: &Sequential| -> Vec<u32> {
+        m.get_weights()
+            .iter()
+            .flat_map(|w| w.iter().map(|v| v.to_bits()))
+            .collect()
+    };
+    assert_eq!(bits(&viewed), bits(&copied));
+}

@@ -167,7 +167,7 @@ impl Dense {
         input_shape: &[usize],
         grad_input: Option<&mut ArrayD<f32>>,
     ) {
-        general_mat_mul(1.0, &x.t(), &self.grad_pre, 0.0, &mut self.kernel_grad);
+        products::transposed_product(x, self.grad_pre.view(), self.kernel_grad.view_mut());
         if self.use_bias {
             self.bias_grad.fill(0.0);
             for row in self.grad_pre.rows() {

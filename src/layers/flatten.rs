@@ -1,6 +1,6 @@
 //! Flattens each sample to one axis.
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand::RngCore;
 
 use super::{check_input, resize, Layer};
@@ -123,6 +123,11 @@ impl Layer for Flatten {
 
     fn config(&self) -> serde_json::Value {
         serde_json::json!({ "name": self.name })
+    }
+
+    fn reshaped(&self, input: &ArrayViewD<'_, f32>) -> Result<Option<IxDyn>> {
+        let batch = self.check(input)?;
+        Ok(Some(IxDyn(&[batch, input.len() / batch.max(1)])))
     }
 }
 

@@ -20,7 +20,7 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand::RngCore;
 
 use crate::Result;
@@ -135,6 +135,21 @@ pub trait Layer: Send + Sync {
     /// default does nothing.
     fn start_step(&mut self, epoch: usize, step: usize) {
         let _ = (epoch, step);
+    }
+
+    /// For a layer whose output holds its input's values in the same order
+    /// under another shape, as [`Flatten`]'s does: that shape, batch axis
+    /// included, for `input`. A training step views its batch in that shape
+    /// instead of calling [`forward`](Layer::forward) when only such layers
+    /// stand between the batch and the first layer with weights, saving a
+    /// copy of the batch. `None` (the default) for any other layer.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](Layer::forward).
+    fn reshaped(&self, input: &ArrayViewD<'_, f32>) -> Result<Option<IxDyn>> {
+        let _ = input;
+        Ok(None)
     }
 
     /// Whether the layer ends in a softmax over the last axis (Dense with a

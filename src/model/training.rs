@@ -230,9 +230,34 @@ impl Sequential {
         buffers
             .outputs
             .resize_with(count, || ArrayD::zeros(ndarray::IxDyn(&[0])));
-        for i in 0..count {
+        // Layers below the first one with weights need no gradient, and the
+        // first one with weights needs none for its input.
+        let first_trainable = layers
+            .iter()
+            .position(|l| l.param_count() > 0)
+            .unwrap_or(count - 1);
+        // Layers in front of it that only reshape (Flatten) view the batch
+        // in their output shape rather than copy it; the pass starts after
+        // them.
+        let (mut x, mut start) = (x, 0);
+        while start < first_trainable && x.is_standard_layout() {
+            let Some(shape) = layers[start].reshaped(&x)? else {
+                break;
+            };
+            let Ok(reshaped) = x.clone().into_shape_with_order(shape) else {
+                let name = layers[start].name();
+                return Err(Error::shape(name, "a shape of its input's size", x.shape()));
+            };
+            x = reshaped;
+            start += 1;
+        }
+        for i in start..count {
             let (done, rest) = buffers.outputs.split_at_mut(i);
-            let input = if i == 0 { x.view() } else { done[i - 1].view() };
+            let input = if i == start {
+                x.view()
+            } else {
+                done[i - 1].view()
+            };
             layers[i].forward(input, &mut rest[0], true)?;
         }
 
@@ -259,14 +284,8 @@ impl Sequential {
             metric.update(y.view(), buffers.outputs[count - 1].view())?;
         }
 
-        // Layers below the first one with weights need no gradient, and the
-        // first one with weights needs none for its input.
-        let first_trainable = layers
-            .iter()
-            .position(|l| l.param_count() > 0)
-            .unwrap_or(count - 1);
         for i in (first_trainable..count).rev() {
-            let input = if i == 0 {
+            let input = if i == start {
                 x.view()
             } else {
                 buffers.outputs[i - 1].view()

@@ -153,7 +153,7 @@ fn check_labels(x_shape: &[usize], y_shape: &[usize]) -> Result<()> {
 ///
 /// [`start_epoch`](BatchSource::start_epoch) draws the pass's order and
 /// starts a producer thread that makes its batches in that order, a few
-/// ahead (default 4), transforming the images of each batch in parallel on
+/// ahead (default 8), transforming the images of each batch in parallel on
 /// the rayon pool; [`next_batch`](BatchSource::next_batch) takes them in
 /// order. A pass holds `ceil(N / batch_size)` batches; every image appears
 /// once, the last batch holding the rest.
@@ -232,7 +232,7 @@ impl Flow {
     }
 
     /// How many finished batches may wait for [`next_batch`]
-    /// (default 4); one more is in the making.
+    /// (default 8); one more is in the making.
     ///
     /// [`next_batch`]: BatchSource::next_batch
     pub fn prefetch(mut self, batches: usize) -> Self {
