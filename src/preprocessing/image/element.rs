@@ -60,17 +60,31 @@ mod sealed {
     pub trait Sealed: Sized {
         /// Wraps row-major values into a store of this element type.
         fn store(values: Vec<Self>) -> Store;
+
+        /// Bits that are all zero exactly when the value is zero, of
+        /// either sign (NaN is not zero).
+        fn nonzero_bits(self) -> u32;
     }
 
     impl Sealed for f32 {
         fn store(values: Vec<f32>) -> Store {
             Store::F32(values)
         }
+
+        #[inline(always)]
+        fn nonzero_bits(self) -> u32 {
+            self.to_bits() << 1
+        }
     }
 
     impl Sealed for u8 {
         fn store(values: Vec<u8>) -> Store {
             Store::U8(values)
+        }
+
+        #[inline(always)]
+        fn nonzero_bits(self) -> u32 {
+            u32::from(self)
         }
     }
 }

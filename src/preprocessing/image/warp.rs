@@ -342,6 +342,9 @@ fn fold_index(i: i64, n: i64, fill: FillMode) -> usize {
 ///
 /// Every output value is scipy's sum of `(v * w_row) * w_col` over the four
 /// neighbours in row-major order, in `f64`, rounded once to `f32`.
+///
+/// Output pixels that can only read zeros are written as the `+0.0` that
+/// sum gives without computing it (see [`Blank`]).
 pub(crate) fn warp<E: Element>(
     source: &[E],
     shape: [usize; 3],
@@ -349,6 +352,31 @@ pub(crate) fn warp<E: Element>(
     fill: FillMode,
     cval: f32,
     out: &mut [f32],
+) {
+    warp_with(source, shape, params, fill, cval, out, true);
+}
+
+/// [`warp`] computing every output pixel, blank or not.
+#[cfg(test)]
+pub(crate) fn warp_full<E: Element>(
+    source: &[E],
+    shape: [usize; 3],
+    params: &TransformParams,
+    fill: FillMode,
+    cval: f32,
+    out: &mut [f32],
+) {
+    warp_with(source, shape, params, fill, cval, out, false);
+}
+
+fn warp_with<E: Element>(
+    source: &[E],
+    shape: [usize; 3],
+    params: &TransformParams,
+    fill: FillMode,
+    cval: f32,
+    out: &mut [f32],
+    skip_blank: bool,
 ) {
     let [height, width, channels] = shape;
     debug_assert_eq!(source.len(), height * width * channels);
@@ -367,6 +395,11 @@ pub(crate) fn warp<E: Element>(
         }
         return;
     };
+    let blank = if skip_blank && map.is_moderate() {
+        Blank::new(source, shape, fill, cval)
+    } else {
+        None
+    };
 
     #[cfg(target_arch = "x86_64")]
     if channels == 1
@@ -376,10 +409,163 @@ pub(crate) fn warp<E: Element>(
         && std::arch::is_x86_feature_detected!("avx2")
     {
         // SAFETY: the processor supports AVX2, checked just above.
-        unsafe { avx2::warp_plain(source, [height, width], &map, fill, cval, out) };
+        unsafe { avx2::warp_plain(source, [height, width], &map, fill, cval, blank, out) };
         return;
     }
-    warp_rows(source, shape, params, &map, fill, cval, out);
+    warp_rows(source, shape, params, &map, fill, cval, blank.as_ref(), out);
+}
+
+/// Where the non-zero pixels of an image lie, as far as the output needs:
+/// sample points outside the box these bounds enclose read only zeros.
+///
+/// Every neighbour that scipy's bilinear sum reads is then `+0.0` or
+/// `-0.0` with a finite weight, and the sum, which starts at `+0.0`, is
+/// `+0.0`: such output pixels are written without being computed.
+///
+/// The box is that of the pixels that are not zero (NaN counts as not zero)
+/// in any channel, widened by the one neighbour on each side that a sample
+/// point reads. It serves only where no point outside the image reads from
+/// inside the box: `Nearest` when the non-zero pixels keep off the edge of
+/// the image, and `Constant` with a `cval` of `+0.0`.
+#[derive(Debug, Clone, Copy)]
+struct Blank {
+    /// Sample points with a row below this read zeros only.
+    row_low: f64,
+    /// Sample points with a row at or above this read zeros only.
+    row_high: f64,
+    /// As `row_low`, along the columns.
+    col_low: f64,
+    /// As `row_high`, along the columns.
+    col_high: f64,
+}
+
+impl Blank {
+    /// The bounds for `source`, or `None` when they cannot serve.
+    fn new<E: Element>(
+        source: &[E],
+        [height, width, channels]: [usize; 3],
+        fill: FillMode,
+        cval: f32,
+    ) -> Option<Self> {
+        match fill {
+            FillMode::Nearest => {}
+            FillMode::Constant if cval.to_bits() == 0 => {}
+            _ => return None,
+        }
+        let line = width * channels;
+        let any = |values: &[E]| values.iter().fold(0, |bits, v| bits | v.nonzero_bits()) != 0;
+        let rows = |row: usize| &source[row * line..(row + 1) * line];
+        let Some(first_row) = (0..height).find(|&row| any(rows(row))) else {
+            // Every point reads zeros.
+            return Some(Blank {
+                row_low: f64::INFINITY,
+                row_high: f64::INFINITY,
+                col_low: f64::INFINITY,
+                col_high: f64::INFINITY,
+            });
+        };
+        let last_row = (first_row..height)
+            .rev()
+            .find(|&row| any(rows(row)))
+            .unwrap_or(first_row);
+        // Values `first..last` of the rows hold every non-zero value.
+        let (mut first, mut last) = (line, 0);
+        for row in first_row..=last_row {
+            let values = rows(row);
+            let nonzero = |v: &E| v.nonzero_bits() != 0;
+            if let Some(at) = values[..first].iter().position(nonzero) {
+                first = at;
+            }
+            if let Some(at) = values[last..].iter().rposition(nonzero) {
+                last += at + 1;
+            }
+        }
+        let (first_col, last_col) = (first / channels, (last - 1) / channels);
+        if fill == FillMode::Nearest
+            && (first_row == 0 || last_row + 1 >= height || first_col == 0 || last_col + 1 >= width)
+        {
+            // Points off the edge read the edge pixels, which are not zero.
+            return None;
+        }
+        let high = |last: usize, len: usize| match fill {
+            // A point on the last row or column reads the one before it
+            // too, with weight 0: keep it when that one may be NaN.
+            FillMode::Constant if last + 2 >= len => len as f64,
+            _ => (last + 1) as f64,
+        };
+        Some(Blank {
+            row_low: first_row as f64 - 1.0,
+            row_high: high(last_row, height),
+            col_low: first_col as f64 - 1.0,
+            col_high: high(last_col, width),
+        })
+    }
+
+    /// The columns `first..last` of an output row outside which every
+    /// output pixel is `+0.0`, for the row whose sample point at column
+    /// `col` is `(row_base + col * row_step, col_base + col * col_step)`.
+    ///
+    /// Each coordinate, computed so, is monotonic in `col` (rounding is),
+    /// so the columns whose point lies inside the bounds are one run,
+    /// found from a guess by checking the points on either side of its
+    /// ends. The map must keep every coordinate finite.
+    #[inline(always)]
+    fn columns(
+        &self,
+        width: usize,
+        (row_base, row_step): (f64, f64),
+        (col_base, col_step): (f64, f64),
+    ) -> (usize, usize) {
+        let (first_a, last_a) = inside(width, row_base, row_step, self.row_low, self.row_high);
+        let (first_b, last_b) = inside(width, col_base, col_step, self.col_low, self.col_high);
+        let first = first_a.max(first_b);
+        (first, last_a.min(last_b).max(first))
+    }
+}
+
+/// The run of `col` in `0..width` where `low <= base + col * step < high`,
+/// as `(first, last)`; `first <= last` unless the run is empty.
+#[inline(always)]
+fn inside(width: usize, base: f64, step: f64, low: f64, high: f64) -> (usize, usize) {
+    let at = |col: usize| base + col as f64 * step;
+    if step >= 0.0 {
+        (
+            first_true(width, (low - base) / step, |col| at(col) >= low),
+            first_true(width, (high - base) / step, |col| at(col) >= high),
+        )
+    } else {
+        (
+            first_true(width, (high - base) / step, |col| at(col) < high),
+            first_true(width, (low - base) / step, |col| at(col) < low),
+        )
+    }
+}
+
+/// The first `col` in `0..width` where `holds`, which is false and then
+/// true along the columns, is true (`width` if none), searched from near
+/// `guess`.
+#[inline(always)]
+fn first_true(width: usize, guess: f64, holds: impl Fn(usize) -> bool) -> usize {
+    // `as` saturates: NaN and negative guesses start at 0.
+    let mut col = (guess.ceil() as usize).min(width);
+    while col > 0 && holds(col - 1) {
+        col -= 1;
+    }
+    while col < width && !holds(col) {
+        col += 1;
+    }
+    col
+}
+
+impl InverseMap {
+    /// Whether every coordinate of every image size stays finite: the
+    /// entries are small enough that no sum or product overflows.
+    fn is_moderate(&self) -> bool {
+        let [[m00, m01], [m10, m11]] = self.matrix;
+        [m00, m01, m10, m11, self.offset[0], self.offset[1]]
+            .iter()
+            .all(|x| x.abs() < 1e100)
+    }
 }
 
 /// The identity with flips: each pixel moved to its mirrored place.
@@ -419,6 +605,7 @@ fn flipped_index(shape: [usize; 3], params: &TransformParams, row: usize, col: u
 }
 
 /// [`warp`] one pixel at a time, for any number of channels and flips.
+#[allow(clippy::too_many_arguments)]
 fn warp_rows<E: Element>(
     source: &[E],
     shape: [usize; 3],
@@ -426,18 +613,26 @@ fn warp_rows<E: Element>(
     map: &InverseMap,
     fill: FillMode,
     cval: f32,
+    blank: Option<&Blank>,
     out: &mut [f32],
 ) {
-    let [height, width, _] = shape;
+    let [height, width, channels] = shape;
     let [[m00, m01], [m10, m11]] = map.matrix;
     for row in 0..height {
         // scipy sums `offset + row * m[.][0] + col * m[.][1]` in this order.
         let row_base = map.offset[0] + row as f64 * m00;
         let col_base = map.offset[1] + row as f64 * m10;
-        for col in 0..width {
-            let point = (row_base + col as f64 * m01, col_base + col as f64 * m11);
+        let point = |col: usize| (row_base + col as f64 * m01, col_base + col as f64 * m11);
+        let (first, last) = blank.map_or((0, width), |blank| {
+            blank.columns(width, (row_base, m01), (col_base, m11))
+        });
+        for col in (0..first).chain(last..width) {
             let to = flipped_index(shape, params, row, col);
-            sample(source, shape, point, fill, cval, &mut out[to..]);
+            out[to..to + channels].fill(0.0);
+        }
+        for col in first..last {
+            let to = flipped_index(shape, params, row, col);
+            sample(source, shape, point(col), fill, cval, &mut out[to..]);
         }
     }
 }
@@ -480,7 +675,7 @@ mod avx2 {
     use std::arch::x86_64::*;
     use std::cell::RefCell;
 
-    use super::{sample, Element, FillMode, InverseMap};
+    use super::{sample, Blank, Element, FillMode, InverseMap};
 
     /// Columns computed together.
     pub(super) const LANES: usize = 4;
@@ -492,7 +687,9 @@ mod avx2 {
 
     /// [`super::warp`] of a one-channel image without flips.
     ///
-    /// Where the four sample points of a group of columns all have their
+    /// With `blank`, each row computes the columns that
+    /// [`Blank::columns`] leaves, widened to whole groups where the row
+    /// has room, and writes `+0.0` to the others. Where the four sample points of a group of columns all have their
     /// four neighbours inside the image, the group is computed in AVX2
     /// lanes with the scalar path's operations in the scalar path's order
     /// (multiplications and additions, no fused multiply-add), so every
@@ -508,6 +705,7 @@ mod avx2 {
         map: &InverseMap,
         fill: FillMode,
         cval: f32,
+        blank: Option<Blank>,
         out: &mut [f32],
     ) {
         PIXELS.with_borrow_mut(|pixels| {
@@ -515,7 +713,7 @@ mod avx2 {
             // SAFETY: AVX2 is enabled in this function's caller.
             unsafe {
                 convert(source, pixels);
-                warp_pixels(source, pixels, [height, width], map, fill, cval, out);
+                warp_pixels(source, pixels, [height, width], map, fill, cval, blank, out);
             }
         });
     }
@@ -529,6 +727,7 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn warp_pixels<E: Element>(
         source: &[E],
         pixels: &[f64],
@@ -536,6 +735,7 @@ mod avx2 {
         map: &InverseMap,
         fill: FillMode,
         cval: f32,
+        blank: Option<Blank>,
         out: &mut [f32],
     ) {
         let shape = [height, width, 1];
@@ -553,8 +753,21 @@ mod avx2 {
             let col_base = map.offset[1] + row as f64 * m10;
             let (row_base_v, col_base_v) = (_mm256_set1_pd(row_base), _mm256_set1_pd(col_base));
             let line = &mut out[row * width..(row + 1) * width];
-            let mut col = 0;
-            while col + LANES <= width {
+            let (first, last) = match &blank {
+                None => (0, width),
+                Some(blank) => {
+                    let (first, last) = blank.columns(width, (row_base, m01), (col_base, m11));
+                    // Whole groups, moved left where they would leave the row.
+                    let span = ((last - first).div_ceil(LANES) * LANES).min(width);
+                    let first = first.min(width - span);
+                    let last = first + span;
+                    line[..first].fill(0.0);
+                    line[last..].fill(0.0);
+                    (first, last)
+                }
+            };
+            let mut col = first;
+            while col + LANES <= last {
                 let cols = _mm256_add_pd(_mm256_set1_pd(col as f64), lane_offsets);
                 let source_row = _mm256_add_pd(row_base_v, _mm256_mul_pd(cols, step_row));
                 let source_col = _mm256_add_pd(col_base_v, _mm256_mul_pd(cols, step_col));
@@ -617,7 +830,7 @@ mod avx2 {
                     _mm256_mul_pd(_mm256_mul_pd(v11, row_second), col_second),
                 );
                 let values = _mm256_cvtpd_ps(sum);
-                // SAFETY: `col + LANES <= width`, the length of `line`.
+                // SAFETY: `col + LANES <= last <= width`, the length of `line`.
                 _mm_storeu_ps(line.as_mut_ptr().add(col), values);
                 if lanes_inside != 0b1111 {
                     for lane in (0..LANES).filter(|lane| lanes_inside & (1 << lane) == 0) {
@@ -628,7 +841,7 @@ mod avx2 {
                 }
                 col += LANES;
             }
-            for c in col..width {
+            for c in col..last {
                 let point = (row_base + c as f64 * m01, col_base + c as f64 * m11);
                 sample(source, shape, point, fill, cval, &mut line[c..]);
             }
@@ -719,13 +932,152 @@ mod tests {
             };
             run(&|fast, slow| {
                 warp(&bytes, shape, &params, fill, 3.5, fast);
-                warp_rows(&bytes, shape, &params, &map, fill, 3.5, slow);
+                warp_rows(&bytes, shape, &params, &map, fill, 3.5, None, slow);
             });
             run(&|fast, slow| {
                 warp(&floats, shape, &params, fill, 3.5, fast);
-                warp_rows(&floats, shape, &params, &map, fill, 3.5, slow);
+                warp_rows(&floats, shape, &params, &map, fill, 3.5, None, slow);
             });
         }
+    }
+
+    /// Images with blank margins drawn for [`skipping_blank_pixels_changes_no_bit`]:
+    /// the non-zero values fill a random box (maybe empty, maybe one pixel,
+    /// maybe touching the edges) with some NaN, -0.0 and zeros inside.
+    fn image_with_margins(
+        seed: u64,
+        [height, width, channels]: [usize; 3],
+        [top, bottom, left, right]: [usize; 4],
+    ) -> (Vec<u8>, Vec<f32>) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let (mut bytes, mut floats) = (
+            vec![0u8; height * width * channels],
+            vec![0.0f32; height * width * channels],
+        );
+        let rows = top.min(height)..height.saturating_sub(bottom);
+        let cols = left.min(width)..width.saturating_sub(right);
+        for row in rows {
+            for col in cols.clone() {
+                for k in 0..channels {
+                    let at = (row * width + col) * channels + k;
+                    let kind: u8 = rng.random_range(0..10);
+                    bytes[at] = if kind < 3 { 0 } else { rng.random() };
+                    floats[at] = match kind {
+                        0 => 0.0,
+                        1 => -0.0,
+                        2 if seed % 4 == 0 => f32::NAN,
+                        _ => f32::from(bytes[at]) / 7.0 - 10.0,
+                    };
+                }
+            }
+        }
+        (bytes, floats)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Writing `+0.0` for the output pixels that read only zeros gives
+        /// the bits that computing every pixel gives.
+        #[test]
+        fn skipping_blank_pixels_changes_no_bit(
+            seed in proptest::prelude::any::<u64>(),
+            height in 1usize..24,
+            width in 1usize..24,
+            three_channels in proptest::prelude::any::<bool>(),
+            margins in proptest::array::uniform4(0usize..10),
+            single_pixel in proptest::prelude::any::<bool>(),
+            theta in -60.0f64..60.0,
+            (tx, ty) in (-6.0f64..6.0, -6.0f64..6.0),
+            shear in proptest::prop_oneof![proptest::strategy::Just(0.0), -30.0f64..30.0],
+            (zx, zy) in (0.5f64..1.6, 0.5f64..1.6),
+            (flip_horizontal, flip_vertical) in (
+                proptest::bool::weighted(0.2),
+                proptest::bool::weighted(0.2),
+            ),
+            fill in proptest::sample::select(vec![
+                FillMode::Nearest,
+                FillMode::Constant,
+                FillMode::Reflect,
+                FillMode::Wrap,
+            ]),
+            cval in proptest::sample::select(vec![0.0f32, -0.0, 2.5]),
+        ) {
+            let channels = if three_channels { 3 } else { 1 };
+            let shape = [height, width, channels];
+            let margins = if single_pixel {
+                // One pixel: the box is 1x1 at (margins[0], margins[2]).
+                let (row, col) = (margins[0].min(height - 1), margins[2].min(width - 1));
+                [row, height - 1 - row, col, width - 1 - col]
+            } else {
+                margins
+            };
+            let (bytes, floats) = image_with_margins(seed, shape, margins);
+            let params = TransformParams {
+                theta,
+                tx,
+                ty,
+                shear,
+                zx,
+                zy,
+                flip_horizontal,
+                flip_vertical,
+            };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let (mut fast, mut full) = (vec![f32::NAN; bytes.len()], vec![f32::NAN; bytes.len()]);
+            warp(&bytes, shape, &params, fill, cval, &mut fast);
+            warp_full(&bytes, shape, &params, fill, cval, &mut full);
+            proptest::prop_assert_eq!(bits(&fast), bits(&full), "u8");
+            warp(&floats, shape, &params, fill, cval, &mut fast);
+            warp_full(&floats, shape, &params, fill, cval, &mut full);
+            proptest::prop_assert_eq!(bits(&fast), bits(&full), "f32");
+        }
+    }
+
+    /// The blank bounds of a digit with a margin, and the cases where
+    /// they cannot serve.
+    #[test]
+    fn blank_bounds_serve_only_where_nothing_outside_reads_inside() {
+        let mut image = vec![0u8; 5 * 6];
+        image[6 + 2] = 9; // (1, 2)
+        image[3 * 6 + 3] = 9; // (3, 3)
+        let shape = [5, 6, 1];
+        let blank = Blank::new(&image, shape, FillMode::Nearest, 0.0).expect("a margin");
+        assert_eq!(
+            (blank.row_low, blank.row_high, blank.col_low, blank.col_high),
+            (0.0, 4.0, 1.0, 4.0)
+        );
+        assert!(Blank::new(&image, shape, FillMode::Constant, 1.0).is_none());
+        assert!(Blank::new(&image, shape, FillMode::Constant, -0.0).is_none());
+        assert!(Blank::new(&image, shape, FillMode::Reflect, 0.0).is_none());
+        image[4 * 6] = 1; // (4, 0), on the edge
+        assert!(Blank::new(&image, shape, FillMode::Nearest, 0.0).is_none());
+        let blank = Blank::new(&image, shape, FillMode::Constant, 0.0).expect("cval 0");
+        assert_eq!(
+            (blank.row_low, blank.row_high, blank.col_low, blank.col_high),
+            (0.0, 5.0, -1.0, 4.0)
+        );
+    }
+
+    /// A point on the last column of a `Constant` image also reads the
+    /// column before it, with weight 0: a NaN there makes the output NaN.
+    #[test]
+    fn a_nan_next_to_the_last_column_still_reaches_the_output() {
+        let mut image = vec![0.0f32; 3 * 5];
+        image[5 + 3] = f32::NAN; // (1, 3)
+        let params = TransformParams {
+            tx: 1.0,
+            ..TransformParams::default()
+        };
+        let shape = [3, 5, 1];
+        let (mut fast, mut full) = (vec![0.0; 15], vec![0.0; 15]);
+        warp(&image, shape, &params, FillMode::Constant, 0.0, &mut fast);
+        warp_full(&image, shape, &params, FillMode::Constant, 0.0, &mut full);
+        // Output column 3 reads column 4 exactly, and column 3 with weight 0.
+        assert!(fast[5 + 3].is_nan());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fast), bits(&full));
     }
 
     #[test]
