@@ -83,6 +83,31 @@ fn validation_split_holds_out_the_last_samples_before_shuffling() {
         scores.get("loss").unwrap()
     );
 
+    // Keras' count, `floor(n * (1 - split))` in double precision: 1,000
+    // samples keep 900 at 0.1, 800 at 0.2 and 700 at 0.3.
+    let (x, y) = toy(1000);
+    for (split, kept) in [
+        (0.1, 900_usize),
+        (0.2, 800),
+        (0.3, 700),
+        (0.25, 750),
+        (0.999, 1),
+    ] {
+        let recorder = Recorder::default();
+        model(0)
+            .fit(
+                (&x, &y),
+                quiet().validation_split(split).callback(recorder.clone()),
+            )
+            .unwrap();
+        let events = recorder.0.lock().unwrap();
+        assert_eq!(
+            events[0],
+            format!("params samples={kept} steps={}", kept.div_ceil(32)),
+            "split {split}"
+        );
+    }
+
     let (x, y) = toy(1);
     let err = model(0)
         .fit((&x, &y), quiet().validation_split(0.5))

@@ -62,7 +62,7 @@ pub struct FitOptions<'a> {
     pub(crate) shuffle: bool,
     pub(crate) seed: u64,
     pub(crate) validation_data: Option<(ArrayViewD<'a, f32>, ArrayViewD<'a, f32>)>,
-    pub(crate) validation_split: f32,
+    pub(crate) validation_split: f64,
     pub(crate) verbose: Verbosity,
     pub(crate) callbacks: Vec<Box<dyn Callback + 'a>>,
 }
@@ -144,8 +144,10 @@ impl<'a> FitOptions<'a> {
     }
 
     /// The fraction of the arrays held out for validation, taken from their
-    /// end before any shuffling, as in Keras (default 0).
-    pub fn validation_split(mut self, fraction: f32) -> Self {
+    /// end before any shuffling, as in Keras (default 0): the first
+    /// `floor(n * (1 - fraction))` samples train, computed in `f64` as
+    /// Python does, so 1,000 samples at 0.1 keep 900.
+    pub fn validation_split(mut self, fraction: f64) -> Self {
         self.validation_split = fraction;
         self
     }

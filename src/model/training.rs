@@ -473,7 +473,7 @@ fn split_data<'a>(
             let n = x.shape()[0];
             let split = options.validation_split;
             let (x, y) = if split > 0.0 {
-                let keep = (n as f64 * (1.0 - f64::from(split))).floor() as usize;
+                let keep = (n as f64 * (1.0 - split)).floor() as usize;
                 if keep == 0 || keep == n {
                     return Err(Error::invalid(
                         "validation_split",
