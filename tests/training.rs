@@ -296,6 +296,16 @@ fn a_bad_label_in_a_later_batch_names_its_index_in_the_data() {
         matches!(err, Error::LabelOutOfRange { index: 37, .. }),
         "{err}"
     );
+    // In the part `validation_split` holds out (rows 48 to 63), too.
+    let (sx, mut sy) = toy(64);
+    sy[50] = 7.0;
+    let err = model(0)
+        .fit((&sx, &sy), quiet().validation_split(0.25))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::LabelOutOfRange { index: 50, .. }),
+        "{err}"
+    );
 
     // Through the augmenter's flow, shuffled, the index is the image's.
     let images = x.clone().into_shape_with_order((64, 1, 2, 1)).unwrap();

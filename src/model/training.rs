@@ -16,7 +16,10 @@ use crate::{Error, Result};
 const PREDICT_CHUNK: usize = 512;
 
 type Callbacks<'a> = Vec<Box<dyn Callback + 'a>>;
-type Validation<'a> = Option<(ArrayViewD<'a, f32>, ArrayViewD<'a, f32>)>;
+/// The validation arrays, and where their first sample stands in the data
+/// the user gave: 0 for `validation_data`, the split point for
+/// `validation_split`, so that an error can name the user's index.
+type Validation<'a> = Option<(ArrayViewD<'a, f32>, ArrayViewD<'a, f32>, usize)>;
 
 impl Sequential {
     /// Trains the model for `options.epochs` epochs on arrays `(&x, &y)` or
@@ -92,8 +95,22 @@ impl Sequential {
                 c.on_epoch_begin(epoch, self, &logs)?;
             }
             logs = self.train_epoch(epoch, source, callbacks)?;
-            if let Some((x, y)) = &validation {
-                for (key, value) in self.evaluate_views(x.view(), y.view())?.iter() {
+            if let Some((x, y, offset)) = &validation {
+                let scores = self
+                    .evaluate_views(x.view(), y.view())
+                    .map_err(|e| match e {
+                        Error::LabelOutOfRange {
+                            index,
+                            label,
+                            classes,
+                        } => Error::LabelOutOfRange {
+                            index: index + offset,
+                            label,
+                            classes,
+                        },
+                        other => other,
+                    })?;
+                for (key, value) in scores.iter() {
                     logs.insert(&format!("val_{key}"), value);
                 }
             }
@@ -437,8 +454,8 @@ fn split_data<'a>(
     data: FitData<'a>,
     options: &FitOptions<'a>,
 ) -> Result<(Box<dyn BatchSource + 'a>, Validation<'a>)> {
-    let mut validation = options.validation_data.clone();
-    if let Some((vx, vy)) = &validation {
+    let mut validation = options.validation_data.clone().map(|(vx, vy)| (vx, vy, 0));
+    if let Some((vx, vy, _)) = &validation {
         check_pair(vx, vy).map_err(|e| match e {
             Error::EmptyData { .. } => Error::EmptyData {
                 what: "validation_data".into(),
@@ -486,7 +503,7 @@ fn split_data<'a>(
                 }
                 let (tx, vx) = x.split_at(Axis(0), keep);
                 let (ty, vy) = y.split_at(Axis(0), keep);
-                validation = Some((vx, vy));
+                validation = Some((vx, vy, keep));
                 (tx, ty)
             } else {
                 (x, y)
