@@ -164,6 +164,20 @@ fn history_keys_are_the_compiled_metric_names() {
         keys,
         ["loss", "acc", "val_loss", "val_acc", "learning_rate"]
     );
+    short
+        .compile(
+            Adam::new(),
+            SparseCategoricalCrossentropy::new(),
+            ["sparse_categorical_accuracy"],
+        )
+        .unwrap();
+    let history = short.fit((&x, &y), quiet()).unwrap();
+    assert!(history.get("sparse_categorical_accuracy").is_some());
+    let err = short
+        .compile(Adam::new(), SparseCategoricalCrossentropy::new(), ["mae"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"mae\"") && err.contains("\"acc\""), "{err}");
 }
 
 #[test]
@@ -405,6 +419,13 @@ fn input_of_the_wrong_shape_names_the_expected_shape() {
     let images = ndarray::Array4::<f32>::zeros((5, 28, 28, 1));
     let err = model(0).predict(&images).unwrap_err().to_string();
     assert!(err.ends_with("got (5, 28, 28, 1)"), "{err}");
+    // One sample without its batch axis gets a hint.
+    let one = Array1::<f32>::zeros(2);
+    let err = model(0).predict(&one).unwrap_err().to_string();
+    assert!(
+        err.contains("got (2,): one sample without the batch axis"),
+        "{err}"
+    );
 }
 
 #[test]

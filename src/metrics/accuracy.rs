@@ -14,7 +14,9 @@ use crate::{Error, Result};
 /// when they are shaped like the predictions.
 ///
 /// It logs as `accuracy`, or under the name `compile` was given: as in
-/// Keras, `"acc"` logs `acc` and `val_acc`.
+/// Keras, `"acc"` logs `acc` and `val_acc`. `compile` also makes it for
+/// Keras' `"sparse_categorical_accuracy"` and `"categorical_accuracy"`,
+/// which it computes the same way.
 #[derive(Debug, Clone)]
 pub struct Accuracy {
     name: String,

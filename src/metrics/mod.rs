@@ -56,11 +56,15 @@ pub trait IntoMetric {
 impl IntoMetric for &str {
     fn into_metric(self) -> Result<Box<dyn Metric>> {
         match self {
-            "accuracy" | "acc" => Ok(Box::new(Accuracy::named(self))),
+            "accuracy" | "acc" | "sparse_categorical_accuracy" | "categorical_accuracy" => {
+                Ok(Box::new(Accuracy::named(self)))
+            }
             other => Err(Error::invalid(
                 "metrics",
                 format!("\"{other}\""),
-                "known metric names: \"accuracy\"; pass a `Box<dyn Metric>` for others",
+                "known metric names: \"accuracy\" (or \"acc\"), \
+                 \"sparse_categorical_accuracy\", \"categorical_accuracy\"; \
+                 pass a `Box<dyn Metric>` for others",
             )),
         }
     }

@@ -196,10 +196,16 @@ impl Sequential {
         }
         if let Some(given) = &self.input_shape {
             if self.is_built() && given.as_slice() != shape {
-                let got = match rows {
+                let mut got = match rows {
                     Some(rows) => format_shape(&[&[rows][..], shape].concat()),
                     None => format_batch_shape(shape),
                 };
+                if rows.is_some_and(|rows| [&[rows][..], shape].concat() == *given) {
+                    got.push_str(
+                        ": one sample without the batch axis? Give a batch of one, \
+                         e.g. with `insert_axis(Axis(0))`",
+                    );
+                }
                 return Err(Error::ShapeMismatch {
                     layer: self.name.clone(),
                     expected: format_batch_shape(given),

@@ -193,7 +193,7 @@ pub(crate) fn check_pair(x: &ArrayViewD<'_, f32>, y: &ArrayViewD<'_, f32>) -> Re
     if y.ndim() == 0 || y.shape()[0] != x.shape()[0] {
         return Err(Error::ShapeMismatch {
             layer: "y".into(),
-            expected: format!("{} samples, as x {}", x.shape()[0], format_shape(x.shape())),
+            expected: format!("({}, ...), one target per sample of x", x.shape()[0]),
             got: format_shape(y.shape()),
         });
     }
