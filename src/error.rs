@@ -150,6 +150,24 @@ impl Error {
         }
     }
 
+    /// The same error with the index of a [`Error::LabelOutOfRange`] mapped
+    /// through `index`, for a caller that knows where the sample stands in
+    /// the data the user gave; any other error unchanged.
+    pub(crate) fn with_label_index(self, index: impl FnOnce(usize) -> usize) -> Self {
+        match self {
+            Error::LabelOutOfRange {
+                index: i,
+                label,
+                classes,
+            } => Error::LabelOutOfRange {
+                index: index(i),
+                label,
+                classes,
+            },
+            other => other,
+        }
+    }
+
     /// An [`Error::ShapeMismatch`], formatting both shapes as Keras does,
     /// e.g. `(None, 784)` where the batch size is free.
     pub fn shape(layer: impl Into<String>, expected: impl Into<String>, got: &[usize]) -> Self {

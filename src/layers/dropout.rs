@@ -1,6 +1,6 @@
 //! Randomly zeroes inputs during training.
 
-use ndarray::{ArrayD, ArrayViewD, Zip};
+use ndarray::{ArrayD, ArrayViewD};
 use rand::{Rng, RngCore};
 use serde_json::json;
 
@@ -224,9 +224,7 @@ impl Layer for Dropout {
             return Ok(());
         };
         resize(grad_input, input.shape());
-        Zip::from(&mut *grad_input)
-            .and(&grad_output)
-            .for_each(|g, &d| *g = d);
+        grad_input.assign(&grad_output);
         if self.rate > 0.0 {
             let Some(values) = grad_input.as_slice_mut() else {
                 unreachable!("`resize` makes standard-layout arrays");

@@ -196,11 +196,11 @@ impl Sequential {
         }
         if let Some(given) = &self.input_shape {
             if self.is_built() && given.as_slice() != shape {
-                let mut got = match rows {
-                    Some(rows) => format_shape(&[&[rows][..], shape].concat()),
-                    None => format_batch_shape(shape),
-                };
-                if rows.is_some_and(|rows| [&[rows][..], shape].concat() == *given) {
+                let full = rows.map(|rows| [&[rows][..], shape].concat());
+                let mut got = full
+                    .as_deref()
+                    .map_or_else(|| format_batch_shape(shape), format_shape);
+                if full.as_ref() == Some(given) {
                     got.push_str(
                         ": one sample without the batch axis? Give a batch of one, \
                          e.g. with `insert_axis(Axis(0))`",

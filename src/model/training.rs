@@ -98,18 +98,7 @@ impl Sequential {
             if let Some((x, y, offset)) = &validation {
                 let scores = self
                     .evaluate_views(x.view(), y.view())
-                    .map_err(|e| match e {
-                        Error::LabelOutOfRange {
-                            index,
-                            label,
-                            classes,
-                        } => Error::LabelOutOfRange {
-                            index: index + offset,
-                            label,
-                            classes,
-                        },
-                        other => other,
-                    })?;
+                    .map_err(|e| e.with_label_index(|i| i + offset))?;
                 for (key, value) in scores.iter() {
                     logs.insert(&format!("val_{key}"), value);
                 }
@@ -153,22 +142,11 @@ impl Sequential {
             for layer in self.layers.iter_mut() {
                 layer.start_step(epoch, step);
             }
-            let loss = match self.train_step(batch.x.view(), batch.y.view()) {
-                Ok(loss) => loss,
-                Err(Error::LabelOutOfRange {
-                    index,
-                    label,
-                    classes,
-                }) => {
-                    let position = samples + index;
-                    return Err(Error::LabelOutOfRange {
-                        index: source.sample_index(position).unwrap_or(position),
-                        label,
-                        classes,
-                    });
-                }
-                Err(error) => return Err(error),
-            };
+            let loss = self
+                .train_step(batch.x.view(), batch.y.view())
+                .map_err(|e| {
+                    e.with_label_index(|i| source.sample_index(samples + i).unwrap_or(samples + i))
+                })?;
             let n = batch.x.shape()[0];
             source.recycle(batch);
             loss_sum += f64::from(loss) * n as f64;
@@ -218,13 +196,12 @@ impl Sequential {
         T: Data<Elem = f32>,
         E: Dimension,
     {
-        self.compiled("train_on_batch")?;
+        let step = self.compiled("train_on_batch")?.optimizer.iterations();
+        let step = usize::try_from(step).unwrap_or(usize::MAX);
         let (x, y) = (x.view().into_dyn(), y.view().into_dyn());
         check_pair(&x, &y)?;
         self.build_for(&x.shape()[1..], Some(x.shape()[0]))?;
         let x = x.as_standard_layout();
-        let step = self.compiled("train_on_batch")?.optimizer.iterations();
-        let step = usize::try_from(step).unwrap_or(usize::MAX);
         for layer in self.layers.iter_mut() {
             layer.start_step(usize::MAX, step);
         }
