@@ -30,17 +30,41 @@ pub enum Error {
     /// A class label was negative, not an integer, or not below the number
     /// of classes.
     #[error(
-        "label {label} at index {index} is out of range: expected an integer \
-         in [0, {classes})"
+        "label {label} at index {index} of `{data}` is out of range: expected \
+         an integer in [0, {classes})"
     )]
     LabelOutOfRange {
-        /// Index of the sample in the data given (in `fit`, the pass'
+        /// The labels it was found in: `y` (the targets given to `fit`,
+        /// `evaluate` or a loss, including the part `validation_split`
+        /// holds out), `validation_data`, `y_true` or `y_pred`.
+        data: String,
+        /// Index of the sample in those labels (in `fit`, the pass'
         /// position for a source that cannot tell its samples' indices).
         index: usize,
         /// The label as received.
         label: f64,
         /// Number of classes the model predicts.
         classes: usize,
+    },
+
+    /// An input held a NaN or an infinity, which no layer can learn from or
+    /// predict with.
+    #[error(
+        "`{data}` holds {value} at sample {index}, position {}: expected finite \
+         numbers",
+        format_shape(position)
+    )]
+    NonFiniteInput {
+        /// The inputs it was found in: `x` (including the part
+        /// `validation_split` holds out) or `validation_data`.
+        data: String,
+        /// Index of the sample in those inputs (in `fit`, the pass'
+        /// position for a source that cannot tell its samples' indices).
+        index: usize,
+        /// Where in the sample, one index per axis of a sample.
+        position: Vec<usize>,
+        /// The value found.
+        value: f32,
     },
 
     /// A call received no samples.
@@ -150,22 +174,71 @@ impl Error {
         }
     }
 
-    /// The same error with the index of a [`Error::LabelOutOfRange`] mapped
-    /// through `index`, for a caller that knows where the sample stands in
-    /// the data the user gave; any other error unchanged.
-    pub(crate) fn with_label_index(self, index: impl FnOnce(usize) -> usize) -> Self {
+    /// The same error placed in the data the user gave, for a caller that
+    /// knows where a sample stands there: the sample index of a
+    /// [`Error::LabelOutOfRange`] or [`Error::NonFiniteInput`] is mapped
+    /// through `index`, and the data it names becomes `labels` or `inputs`.
+    /// Any other error is unchanged.
+    pub(crate) fn relocated(
+        self,
+        inputs: &str,
+        labels: &str,
+        index: impl FnOnce(usize) -> usize,
+    ) -> Self {
         match self {
             Error::LabelOutOfRange {
                 index: i,
                 label,
                 classes,
+                ..
             } => Error::LabelOutOfRange {
+                data: labels.to_string(),
                 index: index(i),
                 label,
                 classes,
             },
+            Error::NonFiniteInput {
+                index: i,
+                position,
+                value,
+                ..
+            } => Error::NonFiniteInput {
+                data: inputs.to_string(),
+                index: index(i),
+                position,
+                value,
+            },
             other => other,
         }
+    }
+
+    /// An [`Error::NonFiniteInput`] for `data` when `values`, samples of
+    /// `sample_shape` one after another in row-major order, hold a NaN or
+    /// an infinity: the first one, by its sample and position.
+    pub(crate) fn check_finite(data: &str, values: &[f32], sample_shape: &[usize]) -> Result<()> {
+        // Whole blocks are tested without branching, which vectorises; the
+        // value itself is looked for only in a block that holds one.
+        const BLOCK: usize = 1024;
+        for (b, block) in values.chunks(BLOCK).enumerate() {
+            if block.iter().fold(false, |bad, v| bad | !v.is_finite()) {
+                let offset = block.iter().position(|v| !v.is_finite()).unwrap_or(0);
+                let flat = b * BLOCK + offset;
+                let sample_len = sample_shape.iter().product::<usize>().max(1);
+                let mut rest = flat % sample_len;
+                let mut position = vec![0; sample_shape.len()];
+                for (p, &side) in position.iter_mut().zip(sample_shape).rev() {
+                    *p = rest % side.max(1);
+                    rest /= side.max(1);
+                }
+                return Err(Error::NonFiniteInput {
+                    data: data.to_string(),
+                    index: flat / sample_len,
+                    position,
+                    value: block[offset],
+                });
+            }
+        }
+        Ok(())
     }
 
     /// An [`Error::ShapeMismatch`], formatting both shapes as Keras does,

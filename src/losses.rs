@@ -353,6 +353,7 @@ pub fn label_at(index: usize, value: f32, classes: usize) -> Result<usize> {
         Ok(value as usize)
     } else {
         Err(Error::LabelOutOfRange {
+            data: "y".into(),
             index,
             label: f64::from(value),
             classes,

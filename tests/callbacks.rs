@@ -661,16 +661,30 @@ fn csv_logger_appends_to_a_missing_or_empty_file_with_a_header() {
 // ---------------------------------------------------------------------------
 // TerminateOnNaN
 
-/// Eight samples, the sixth not a number: with batches of two in order, the
-/// third step (samples 4 and 5) has a NaN loss.
+/// Eight samples; with batches of two, four steps an epoch.
 fn data_with_nan() -> (Array2<f32>, Array1<f32>) {
-    let (mut x, y) = toy(8);
-    x[[5, 0]] = f32::NAN;
-    (x, y)
+    toy(8)
 }
 
-/// A softmax regression: a NaN input reaches the loss. (The classifier's
-/// ReLU maps NaN to 0, which would hide it.)
+/// Turns the model's weights into NaN before the third step of the first
+/// epoch, so that its loss is NaN. (A NaN among the inputs is an error of
+/// its own, `Error::NonFiniteInput`, before any callback hears of it.)
+fn poison_before_third_step<'a>() -> LambdaCallback<'a> {
+    let mut poisoned = false;
+    LambdaCallback::new().on_train_batch_begin(move |step, model, _| {
+        if step == 2 && !poisoned {
+            let weights: Vec<_> = model
+                .get_weights()
+                .into_iter()
+                .map(|w| w.mapv(|_| f32::NAN))
+                .collect();
+            model.set_weights(&weights).unwrap();
+            poisoned = true;
+        }
+    })
+}
+
+/// A softmax regression.
 fn linear_classifier() -> Sequential {
     let mut model = Sequential::new()
         .input_shape([2])
@@ -697,6 +711,7 @@ fn terminate_on_nan_stops_and_returns_the_history() {
         .epochs(3)
         .batch_size(2)
         .shuffle(false)
+        .callback(poison_before_third_step())
         .callback(TerminateOnNaN::new())
         .callback(watcher);
     let history = linear_classifier().fit((&x, &y), options).unwrap();
@@ -709,7 +724,11 @@ fn terminate_on_nan_stops_and_returns_the_history() {
 #[test]
 fn without_terminate_on_nan_a_nan_loss_is_an_error() {
     let (x, y) = data_with_nan();
-    let options = quiet().epochs(3).batch_size(2).shuffle(false);
+    let options = quiet()
+        .epochs(3)
+        .batch_size(2)
+        .shuffle(false)
+        .callback(poison_before_third_step());
     let err = linear_classifier().fit((&x, &y), options).unwrap_err();
     assert!(
         matches!(
@@ -731,6 +750,7 @@ fn without_terminate_on_nan_a_nan_loss_is_an_error() {
         .epochs(3)
         .batch_size(2)
         .shuffle(false)
+        .callback(poison_before_third_step())
         .callback(TerminateOnNaN::new().raise_error(true))
         .callback(watcher);
     let err = linear_classifier().fit((&x, &y), options).unwrap_err();

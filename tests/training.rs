@@ -320,6 +320,24 @@ fn a_bad_label_in_a_later_batch_names_its_index_in_the_data() {
         matches!(err, Error::LabelOutOfRange { index: 50, .. }),
         "{err}"
     );
+    assert!(err.to_string().contains("at index 50 of `y`"), "{err}");
+
+    // In `validation_data`, the index is within those labels, and the
+    // message says which labels it means.
+    let (vx, mut vy) = toy(20);
+    vy[11] = -1.0;
+    let err = model(0)
+        .fit((&x, &toy(64).1), quiet().validation_data(&vx, &vy))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::LabelOutOfRange { index: 11, data, .. } if data == "validation_data"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("label -1 at index 11 of `validation_data` is out of range"),
+        "{err}"
+    );
 
     // Through the augmenter's flow, shuffled, the index is the image's.
     let images = x.clone().into_shape_with_order((64, 1, 2, 1)).unwrap();
@@ -403,8 +421,8 @@ fn input_of_the_wrong_shape_names_the_expected_shape() {
     let y = Array1::<f32>::zeros(4);
     let err = model(0).fit((&x, &y), quiet()).unwrap_err();
     let text = err.to_string();
-    assert_eq!(text, "`sequential` expected shape (None, 2), got (None, 3)");
-    // With the samples in hand, the message counts them.
+    assert_eq!(text, "`sequential` expected shape (None, 2), got (4, 3)");
+    // Every call counts the samples it was given.
     for rows in [1, 5, 600] {
         let x = Array2::<f32>::zeros((rows, 3));
         let err = model(0).predict(&x).unwrap_err().to_string();
@@ -578,4 +596,128 @@ fn a_leading_flatten_trains_as_flat_inputs_do() {
             .collect()
     };
     assert_eq!(bits(&viewed), bits(&copied));
+}
+
+/// Asserts that `err` names a non-finite input in `data` at `index` and
+/// `position`.
+fn assert_non_finite(err: &Error, data: &str, index: usize, position: &[usize]) {
+    match err {
+        Error::NonFiniteInput {
+            data: d,
+            index: i,
+            position: p,
+            ..
+        } => assert_eq!(
+            (d.as_str(), *i, p.as_slice()),
+            (data, index, position),
+            "{err}"
+        ),
+        other => panic!("expected a non-finite input, got: {other}"),
+    }
+}
+
+#[test]
+fn non_finite_inputs_are_named_by_their_data_sample_and_position() {
+    let (mut x, y) = toy(64);
+    x[[37, 1]] = f32::NAN;
+    for shuffle in [false, true] {
+        let err = model(0)
+            .fit((&x, &y), quiet().shuffle(shuffle))
+            .unwrap_err();
+        assert_non_finite(&err, "x", 37, &[1]);
+        assert_eq!(
+            err.to_string(),
+            "`x` holds NaN at sample 37, position (1,): expected finite numbers"
+        );
+    }
+    // In the part validation_split holds out, by its index in x.
+    let err = model(0)
+        .fit((&x, &y), quiet().validation_split(0.5))
+        .unwrap_err();
+    assert_non_finite(&err, "x", 37, &[1]);
+
+    let (clean, _) = toy(64);
+    let (mut vx, vy) = toy(10);
+    vx[[3, 0]] = f32::NEG_INFINITY;
+    let err = model(0)
+        .fit((&clean, &y), quiet().validation_data(&vx, &vy))
+        .unwrap_err();
+    assert_non_finite(&err, "validation_data", 3, &[0]);
+    assert!(err.to_string().contains("holds -inf at sample 3"), "{err}");
+
+    // Prediction and evaluation, in a later piece of the batch.
+    let mut big = Array2::<f32>::zeros((1500, 2));
+    big[[1200, 1]] = f32::INFINITY;
+    let err = model(0).predict(&big).unwrap_err();
+    assert_non_finite(&err, "x", 1200, &[1]);
+    big[[1200, 1]] = 0.0;
+    big[[1300, 0]] = f32::NAN;
+    let err = model(0).predict(&big).unwrap_err();
+    assert_non_finite(&err, "x", 1300, &[0]);
+    big[[1300, 0]] = 0.0;
+    big[[1200, 1]] = f32::INFINITY;
+    let err = model(0)
+        .evaluate(&big, &Array1::<f32>::zeros(1500))
+        .unwrap_err();
+    assert_non_finite(&err, "x", 1200, &[1]);
+
+    let err = model(0).train_on_batch(&x, &y).unwrap_err();
+    assert_non_finite(&err, "x", 37, &[1]);
+}
+
+#[test]
+fn non_finite_pixels_are_refused_by_the_flow_and_found_in_other_sources() {
+    let mut images = ndarray::Array4::<f32>::zeros((12, 3, 2, 1));
+    images[[7, 2, 1, 0]] = f32::NAN;
+    let labels = Array1::<f32>::zeros(12);
+    let err = ImageDataGenerator::new()
+        .flow(&images, &labels, 4)
+        .unwrap_err();
+    assert_non_finite(&err, "x", 7, &[2, 1, 0]);
+
+    /// Hands out its rows in order, unable to tell their indices.
+    struct Rows {
+        x: Array2<f32>,
+        y: Array1<f32>,
+        next: usize,
+    }
+    impl BatchSource for Rows {
+        fn len(&self) -> usize {
+            self.x.nrows()
+        }
+        fn sample_shape(&self) -> Vec<usize> {
+            vec![2]
+        }
+        fn steps_per_epoch(&self) -> usize {
+            self.len().div_ceil(8)
+        }
+        fn start_epoch(&mut self, _epoch: usize) -> Result<()> {
+            self.next = 0;
+            Ok(())
+        }
+        fn next_batch(&mut self) -> Result<Option<kerust::model::Batch>> {
+            if self.next >= self.len() {
+                return Ok(None);
+            }
+            let end = (self.next + 8).min(self.len());
+            let batch = kerust::model::Batch {
+                x: self
+                    .x
+                    .slice(ndarray::s![self.next..end, ..])
+                    .to_owned()
+                    .into_dyn(),
+                y: self
+                    .y
+                    .slice(ndarray::s![self.next..end])
+                    .to_owned()
+                    .into_dyn(),
+            };
+            self.next = end;
+            Ok(Some(batch))
+        }
+    }
+    let (mut x, y) = toy(40);
+    x[[21, 0]] = f32::NAN;
+    let err = model(0).fit(Rows { x, y, next: 0 }, quiet()).unwrap_err();
+    assert_non_finite(&err, "x", 21, &[0]);
 }

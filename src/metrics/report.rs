@@ -115,8 +115,8 @@ pub fn confusion_matrix(
             what: "y_true".to_string(),
         });
     }
-    check_labels(y_true, num_classes)?;
-    check_labels(y_pred, num_classes)?;
+    check_labels("y_true", y_true, num_classes)?;
+    check_labels("y_pred", y_pred, num_classes)?;
 
     let mut matrix = Array2::<u64>::zeros((num_classes, num_classes));
     for (&truth, &prediction) in y_true.iter().zip(y_pred) {
@@ -357,9 +357,10 @@ fn average(
     }
 }
 
-fn check_labels(labels: &[usize], num_classes: usize) -> Result<()> {
+fn check_labels(data: &str, labels: &[usize], num_classes: usize) -> Result<()> {
     match labels.iter().position(|&label| label >= num_classes) {
         Some(index) => Err(Error::LabelOutOfRange {
+            data: data.into(),
             index,
             label: labels[index] as f64,
             classes: num_classes,
@@ -453,12 +454,12 @@ mod tests {
     fn an_out_of_range_label_names_its_index_and_value() {
         let error = confusion_matrix(&[0, 1, 2], &[0, 1, 1], 2).unwrap_err();
         assert!(
-            matches!(error, Error::LabelOutOfRange { index: 2, classes: 2, label } if label == 2.0),
+            matches!(&error, Error::LabelOutOfRange { index: 2, classes: 2, label, data } if *label == 2.0 && data == "y_true"),
             "{error}"
         );
         let error = confusion_matrix(&[0, 1], &[7, 1], 2).unwrap_err();
         assert!(
-            matches!(error, Error::LabelOutOfRange { index: 0, .. }),
+            matches!(&error, Error::LabelOutOfRange { index: 0, data, .. } if data == "y_pred"),
             "{error}"
         );
     }

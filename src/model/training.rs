@@ -16,10 +16,17 @@ use crate::{Error, Result};
 const PREDICT_CHUNK: usize = 512;
 
 type Callbacks<'a> = Vec<Box<dyn Callback + 'a>>;
-/// The validation arrays, and where their first sample stands in the data
-/// the user gave: 0 for `validation_data`, the split point for
-/// `validation_split`, so that an error can name the user's index.
-type Validation<'a> = Option<(ArrayViewD<'a, f32>, ArrayViewD<'a, f32>, usize)>;
+/// The validation arrays and where they stand in the data the user gave,
+/// so that an error can name the user's data and index.
+struct Validation<'a> {
+    x: ArrayViewD<'a, f32>,
+    y: ArrayViewD<'a, f32>,
+    /// Names of the inputs and labels: `validation_data` for both, or `x`
+    /// and `y` for the part `validation_split` holds out.
+    names: (&'static str, &'static str),
+    /// Index of the first validation sample in those: 0, or the split point.
+    offset: usize,
+}
 
 impl Sequential {
     /// Trains the model for `options.epochs` epochs on arrays `(&x, &y)` or
@@ -35,8 +42,11 @@ impl Sequential {
     /// [`Error::NotCompiled`] before `compile`; [`Error::EmptyData`],
     /// [`Error::ShapeMismatch`] and [`Error::LabelOutOfRange`] for data that
     /// does not fit the model; [`Error::InvalidArgument`] for bad options;
-    /// [`Error::NonFiniteLoss`] when the loss becomes NaN or infinite and no
-    /// callback stops training; and any error a callback returns.
+    /// [`Error::NonFiniteInput`] when an input is NaN or infinite (arrays
+    /// are looked at before training starts, a generator's batches when the
+    /// loss stops being finite); [`Error::NonFiniteLoss`] when the loss
+    /// becomes NaN or infinite otherwise and no callback stops training; and
+    /// any error a callback returns.
     ///
     /// # Examples
     ///
@@ -64,7 +74,7 @@ impl Sequential {
         self.compiled("fit")?;
         check_options(&options)?;
         let (mut source, validation) = split_data(data.into_fit_data(), &options)?;
-        self.build_for(&source.sample_shape(), None)?;
+        self.build_for(&source.sample_shape(), Some(source.len()))?;
         let mut callbacks = std::mem::take(&mut options.callbacks);
         callbacks.push(Box::new(ProgbarLogger::new(options.verbose)));
         let params = TrainParams {
@@ -80,7 +90,7 @@ impl Sequential {
     fn run_epochs(
         &mut self,
         source: &mut dyn BatchSource,
-        validation: Validation<'_>,
+        validation: Option<Validation<'_>>,
         options: &FitOptions<'_>,
         callbacks: &mut Callbacks<'_>,
     ) -> Result<History> {
@@ -95,10 +105,11 @@ impl Sequential {
                 c.on_epoch_begin(epoch, self, &logs)?;
             }
             logs = self.train_epoch(epoch, source, callbacks)?;
-            if let Some((x, y, offset)) = &validation {
+            if let Some(v) = &validation {
+                let ((inputs, labels), offset) = (v.names, v.offset);
                 let scores = self
-                    .evaluate_views(x.view(), y.view())
-                    .map_err(|e| e.with_label_index(|i| i + offset))?;
+                    .evaluate_views(v.x.view(), v.y.view())
+                    .map_err(|e| e.relocated(inputs, labels, |i| i + offset))?;
                 for (key, value) in scores.iter() {
                     logs.insert(&format!("val_{key}"), value);
                 }
@@ -142,11 +153,19 @@ impl Sequential {
             for layer in self.layers.iter_mut() {
                 layer.start_step(epoch, step);
             }
+            let place = |e: Error| {
+                e.relocated("x", "y", |i| {
+                    source.sample_index(samples + i).unwrap_or(samples + i)
+                })
+            };
             let loss = self
                 .train_step(batch.x.view(), batch.y.view())
-                .map_err(|e| {
-                    e.with_label_index(|i| source.sample_index(samples + i).unwrap_or(samples + i))
-                })?;
+                .map_err(place)?;
+            if !loss.is_finite() {
+                // A NaN or infinity among the inputs is the likeliest cause,
+                // and the one a user can fix: name it rather than the loss.
+                check_finite_view("x", &batch.x.view()).map_err(place)?;
+            }
             let n = batch.x.shape()[0];
             source.recycle(batch);
             loss_sum += f64::from(loss) * n as f64;
@@ -202,6 +221,7 @@ impl Sequential {
         check_pair(&x, &y)?;
         self.build_for(&x.shape()[1..], Some(x.shape()[0]))?;
         let x = x.as_standard_layout();
+        check_finite_view("x", &x.view())?;
         for layer in self.layers.iter_mut() {
             layer.start_step(usize::MAX, step);
         }
@@ -354,8 +374,10 @@ impl Sequential {
     /// # Errors
     ///
     /// [`Error::EmptyData`] for no samples, [`Error::NotBuilt`] when the
-    /// model has no input shape yet and cannot take one from `x`, and
-    /// [`Error::ShapeMismatch`] for samples of the wrong shape.
+    /// model has no input shape yet and cannot take one from `x`,
+    /// [`Error::ShapeMismatch`] for samples of the wrong shape, and
+    /// [`Error::NonFiniteInput`] when an output is not finite because an
+    /// input is NaN or infinite.
     pub fn predict<S, D>(&mut self, x: &ArrayBase<S, D>) -> Result<ArrayD<f32>>
     where
         S: Data<Elem = f32>,
@@ -374,10 +396,32 @@ impl Sequential {
         let pieces: Vec<ArrayViewD<'_, f32>> = x.axis_chunks_iter(Axis(0), PREDICT_CHUNK).collect();
         let outputs = pieces
             .into_par_iter()
-            .map(|piece| forward_chain(layers, piece))
+            .enumerate()
+            .map(|(i, piece)| {
+                let output = forward_chain(layers, piece.view())?;
+                // Inputs are looked at only when an output is not finite,
+                // so that a NaN pixel is named rather than passed on.
+                if output.iter().any(|v| !v.is_finite()) {
+                    check_finite_view("x", &piece)
+                        .map_err(|e| e.relocated("x", "y", |row| i * PREDICT_CHUNK + row))?;
+                }
+                Ok(output)
+            })
             .collect::<Result<Vec<_>>>()?;
         let views: Vec<ArrayViewD<'_, f32>> = outputs.iter().map(|o| o.view()).collect();
         Ok(ndarray::concatenate(Axis(0), &views).expect("pieces share their trailing shape"))
+    }
+}
+
+/// [`Error::check_finite`] on a view of samples, batch axis first.
+fn check_finite_view(data: &str, x: &ArrayViewD<'_, f32>) -> Result<()> {
+    let sample_shape = x.shape().get(1..).unwrap_or(&[]);
+    match x.as_slice() {
+        Some(values) => Error::check_finite(data, values, sample_shape),
+        None => {
+            let values: Vec<f32> = x.iter().copied().collect();
+            Error::check_finite(data, &values, sample_shape)
+        }
     }
 }
 
@@ -430,15 +474,21 @@ fn check_options(options: &FitOptions<'_>) -> Result<()> {
 fn split_data<'a>(
     data: FitData<'a>,
     options: &FitOptions<'a>,
-) -> Result<(Box<dyn BatchSource + 'a>, Validation<'a>)> {
-    let mut validation = options.validation_data.clone().map(|(vx, vy)| (vx, vy, 0));
-    if let Some((vx, vy, _)) = &validation {
-        check_pair(vx, vy).map_err(|e| match e {
+) -> Result<(Box<dyn BatchSource + 'a>, Option<Validation<'a>>)> {
+    let mut validation = options.validation_data.clone().map(|(x, y)| Validation {
+        x,
+        y,
+        names: ("validation_data", "validation_data"),
+        offset: 0,
+    });
+    if let Some(v) = &validation {
+        check_pair(&v.x, &v.y).map_err(|e| match e {
             Error::EmptyData { .. } => Error::EmptyData {
                 what: "validation_data".into(),
             },
             other => other,
         })?;
+        check_finite_view("validation_data", &v.x)?;
     }
     let source: Box<dyn BatchSource + 'a> = match data {
         FitData::Source(source) => {
@@ -464,6 +514,7 @@ fn split_data<'a>(
         }
         FitData::Arrays(x, y) => {
             check_pair(&x, &y)?;
+            check_finite_view("x", &x)?;
             let n = x.shape()[0];
             let split = options.validation_split;
             let (x, y) = if split > 0.0 {
@@ -480,7 +531,12 @@ fn split_data<'a>(
                 }
                 let (tx, vx) = x.split_at(Axis(0), keep);
                 let (ty, vy) = y.split_at(Axis(0), keep);
-                validation = Some((vx, vy, keep));
+                validation = Some(Validation {
+                    x: vx,
+                    y: vy,
+                    names: ("x", "y"),
+                    offset: keep,
+                });
                 (tx, ty)
             } else {
                 (x, y)

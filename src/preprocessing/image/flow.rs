@@ -36,7 +36,9 @@ impl ImageDataGenerator {
     /// [`validate`](Self::validate)) or a zero batch size;
     /// [`Error::ShapeMismatch`] when `x` is not of rank 4 with non-zero
     /// image sizes, or `y` is not `(N,)` or `(N, classes)` with the `N` of
-    /// `x`; [`Error::EmptyData`] when `x` holds no image.
+    /// `x`; [`Error::EmptyData`] when `x` holds no image;
+    /// [`Error::NonFiniteInput`] when a pixel of `f32` images is NaN or
+    /// infinite.
     ///
     /// # Examples
     ///
@@ -85,6 +87,9 @@ impl ImageDataGenerator {
         }
 
         let images = <X::Elem as Sealed>::store(x.iter().copied().collect());
+        if let Store::F32(values) = &images {
+            Error::check_finite("x", values, &image_shape)?;
+        }
         let labels = y.mapv(|v| v.to_f32()).into_dyn();
         log::debug!(
             "flow over {n} images of {}, batches of {batch_size}",
