@@ -662,7 +662,7 @@ fn csv_logger_appends_to_a_missing_or_empty_file_with_a_header() {
 // TerminateOnNaN
 
 /// Eight samples; with batches of two, four steps an epoch.
-fn data_with_nan() -> (Array2<f32>, Array1<f32>) {
+fn eight_samples() -> (Array2<f32>, Array1<f32>) {
     toy(8)
 }
 
@@ -701,7 +701,7 @@ fn linear_classifier() -> Sequential {
 
 #[test]
 fn terminate_on_nan_stops_and_returns_the_history() {
-    let (x, y) = data_with_nan();
+    let (x, y) = eight_samples();
     let mut steps = Vec::new();
     let mut train_end = false;
     let watcher = LambdaCallback::new()
@@ -723,7 +723,7 @@ fn terminate_on_nan_stops_and_returns_the_history() {
 
 #[test]
 fn without_terminate_on_nan_a_nan_loss_is_an_error() {
-    let (x, y) = data_with_nan();
+    let (x, y) = eight_samples();
     let options = quiet()
         .epochs(3)
         .batch_size(2)
