@@ -30,7 +30,7 @@ pub enum Error {
     /// A class label was negative, not an integer, or not below the number
     /// of classes.
     #[error(
-        "label {label} at index {index} of `{data}` is out of range: expected \
+        "label {label} at index {index} of `{data}` is not a class: expected \
          an integer in [0, {classes})"
     )]
     LabelOutOfRange {
@@ -74,7 +74,8 @@ pub enum Error {
         what: String,
     },
 
-    /// `fit`, `evaluate` or `predict` was called before `compile`.
+    /// `fit`, `evaluate` or `train_on_batch` was called before `compile`
+    /// (`predict` needs no compile, as in Keras).
     #[error("the model is not compiled: call `compile` before `{call}`")]
     NotCompiled {
         /// The call that needs a compiled model.

@@ -72,6 +72,7 @@ pub mod preprocessing;
 pub mod random;
 pub mod saving;
 pub mod tutorial;
+pub mod utils;
 
 pub use error::{Error, Result};
 

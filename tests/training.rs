@@ -335,7 +335,7 @@ fn a_bad_label_in_a_later_batch_names_its_index_in_the_data() {
     );
     assert!(
         err.to_string()
-            .starts_with("label -1 at index 11 of `validation_data` is out of range"),
+            .starts_with("label -1 at index 11 of `validation_data` is not a class"),
         "{err}"
     );
 
