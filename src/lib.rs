@@ -95,7 +95,7 @@ pub mod prelude {
     };
     pub use crate::metrics::{Accuracy, Metric};
     pub use crate::model::{BatchSource, FitOptions, History, Sequential, Verbosity};
-    pub use crate::optimizers::{Adam, Optimizer, Sgd};
+    pub use crate::optimizers::{Adam, Optimizer, RmsProp, Sgd};
     pub use crate::preprocessing::image::ImageDataGenerator;
     pub use crate::saving::load_model;
     pub use crate::{Error, Result};

@@ -204,6 +204,65 @@ fn extreme_logits_give_finite_losses_and_exact_gradients() {
 }
 
 #[test]
+fn rmsprop_steps_match_keras() {
+    let reference = fixture("rmsprop.json");
+    let cases = reference["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 4);
+    // The weights agree to the bit: the same float32 operations in the same
+    // order as Keras' update_step.
+    for case in cases {
+        let config = &case["config"];
+        let mut rmsprop = RmsProp::new()
+            .learning_rate(config["learning_rate"].as_f64().unwrap() as f32)
+            .rho(config["rho"].as_f64().unwrap())
+            .momentum(config["momentum"].as_f64().unwrap())
+            .epsilon(config["epsilon"].as_f64().unwrap() as f32)
+            .centered(config["centered"].as_bool().unwrap());
+        let mut param = array(&case["param0"]).into_raw_vec_and_offset().0;
+        let grads = case["grads"].as_array().unwrap();
+        for (k, (grad, step)) in grads
+            .iter()
+            .zip(case["steps"].as_array().unwrap())
+            .enumerate()
+        {
+            rmsprop.begin_step();
+            let grad = array(grad).into_raw_vec_and_offset().0;
+            rmsprop.update(0, &mut param, &grad);
+            let what = format!("{} step {k}", case["name"]);
+            let got = ArrayD::from_shape_vec(vec![param.len()], param.clone()).unwrap();
+            assert_close(
+                &got,
+                &array(&step["param"]),
+                0.0,
+                0.0,
+                &format!("{what}: param"),
+            );
+            let state = rmsprop.state();
+            let keys = ["velocity", "momentum", "average_gradient"];
+            for key in keys.iter().filter(|key| !step[**key].is_null()) {
+                let (_, _, values) = state
+                    .slots
+                    .iter()
+                    .find(|(name, slot, _)| name == key && *slot == 0)
+                    .unwrap_or_else(|| panic!("{what}: no {key} in the state"));
+                let values = ArrayD::from_shape_vec(vec![param.len()], values.clone()).unwrap();
+                assert_close(
+                    &values,
+                    &array(&step[*key]),
+                    1e-6,
+                    0.0,
+                    &format!("{what}: {key}"),
+                );
+            }
+            // The state holds what this variant keeps, and no more.
+            let kept = state.slots.iter().filter(|(_, slot, _)| *slot == 0).count();
+            let expected = keys.iter().filter(|key| !step[**key].is_null()).count();
+            assert_eq!(kept, expected, "{what}");
+        }
+    }
+}
+
+#[test]
 fn adam_steps_match_keras() {
     let reference = fixture("adam.json");
     for case in reference["cases"].as_array().unwrap() {

@@ -80,6 +80,23 @@ fn sgd_model(seed: u64) -> Sequential {
     model
 }
 
+/// RMSprop with every part of its state in use: velocity, momentum and the
+/// centred mean of the gradients.
+fn rmsprop_model(seed: u64) -> Sequential {
+    let mut model = architecture(seed);
+    model
+        .compile(
+            RmsProp::new()
+                .learning_rate(0.01)
+                .momentum(0.5)
+                .centered(true),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    model
+}
+
 fn quiet<'a>() -> FitOptions<'a> {
     FitOptions::new().verbose(Verbosity::Silent)
 }
@@ -285,6 +302,11 @@ fn resuming_a_checkpoint_reproduces_an_uninterrupted_adam_run_to_the_bit() {
 #[test]
 fn resuming_a_checkpoint_reproduces_an_uninterrupted_sgd_momentum_run_to_the_bit() {
     check_resume(sgd_model);
+}
+
+#[test]
+fn resuming_a_checkpoint_reproduces_an_uninterrupted_rmsprop_run_to_the_bit() {
+    check_resume(rmsprop_model);
 }
 
 /// The toy model with a Dropout after its hidden layer, its seed drawn

@@ -7,9 +7,11 @@
 //! in a checkpoint.
 
 mod adam;
+mod rmsprop;
 mod sgd;
 
 pub use adam::Adam;
+pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
 use serde::{Deserialize, Serialize};

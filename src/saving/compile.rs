@@ -8,7 +8,7 @@ use crate::losses::{
     CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy,
 };
 use crate::model::Sequential;
-use crate::optimizers::{Adam, Optimizer, Sgd};
+use crate::optimizers::{Adam, Optimizer, RmsProp, Sgd};
 use crate::{Error, Result};
 
 /// What `compile` was given, as a model file keeps it.
@@ -36,7 +36,8 @@ impl CompileConfig {
 /// defaults. The state (step count, moments) is not part of the config.
 ///
 /// Known names: `"adam"` (fields `learning_rate`, `beta_1`, `beta_2`,
-/// `epsilon`) and `"sgd"` (`learning_rate`, `momentum`, `nesterov`).
+/// `epsilon`), `"rmsprop"` (`learning_rate`, `rho`, `momentum`, `epsilon`,
+/// `centered`) and `"sgd"` (`learning_rate`, `momentum`, `nesterov`).
 ///
 /// # Errors
 ///
@@ -83,6 +84,31 @@ pub fn optimizer_from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
             adam.validate()?;
             Ok(Box::new(adam))
         }
+        "rmsprop" => {
+            only_fields(
+                "rmsprop",
+                fields,
+                &["learning_rate", "rho", "momentum", "epsilon", "centered"],
+            )?;
+            let mut rmsprop = RmsProp::new();
+            if let Some(v) = number(fields, "learning_rate")? {
+                rmsprop = rmsprop.learning_rate(v as f32);
+            }
+            if let Some(v) = number(fields, "rho")? {
+                rmsprop = rmsprop.rho(v);
+            }
+            if let Some(v) = number(fields, "momentum")? {
+                rmsprop = rmsprop.momentum(v);
+            }
+            if let Some(v) = number(fields, "epsilon")? {
+                rmsprop = rmsprop.epsilon(v as f32);
+            }
+            if let Some(v) = boolean(fields, "centered")? {
+                rmsprop = rmsprop.centered(v);
+            }
+            rmsprop.validate()?;
+            Ok(Box::new(rmsprop))
+        }
         "sgd" => {
             only_fields("sgd", fields, &["learning_rate", "momentum", "nesterov"])?;
             let mut sgd = Sgd::new();
@@ -101,7 +127,7 @@ pub fn optimizer_from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
         _ => Err(Error::invalid(
             "optimizer",
             format!("\"{name}\""),
-            "known optimizers: \"adam\", \"sgd\"",
+            "known optimizers: \"adam\", \"rmsprop\", \"sgd\"",
         )),
     }
 }
@@ -233,6 +259,15 @@ mod tests {
             ),
             Box::new(Sgd::new()),
             Box::new(Sgd::new().learning_rate(0.5).momentum(0.9).nesterov(true)),
+            Box::new(RmsProp::new()),
+            Box::new(
+                RmsProp::new()
+                    .learning_rate(0.01)
+                    .rho(0.8)
+                    .momentum(0.5)
+                    .epsilon(1e-4)
+                    .centered(true),
+            ),
         ];
         for optimizer in optimizers {
             let again = optimizer_from_config(&optimizer.config()).unwrap();
@@ -266,8 +301,15 @@ mod tests {
 
     #[test]
     fn unknown_names_and_options_are_refused_by_name() {
-        let err = message(optimizer_from_config(&json!({ "name": "rmsprop" })));
-        assert!(err.to_string().contains("\"rmsprop\""), "{err}");
+        let err = message(optimizer_from_config(&json!({ "name": "adagrad" })));
+        assert!(
+            err.contains("\"adagrad\"") && err.contains("\"rmsprop\""),
+            "{err}"
+        );
+        let err = message(optimizer_from_config(
+            &json!({ "name": "rmsprop", "weight_decay": 0.1 }),
+        ));
+        assert!(err.contains("`weight_decay`"), "{err}");
         let err = message(optimizer_from_config(
             &json!({ "name": "adam", "amsgrad": true }),
         ));
