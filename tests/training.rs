@@ -721,3 +721,116 @@ fn non_finite_pixels_are_refused_by_the_flow_and_found_in_other_sources() {
     let err = model(0).fit(Rows { x, y, next: 0 }, quiet()).unwrap_err();
     assert_non_finite(&err, "x", 21, &[0]);
 }
+
+/// The bits of every weight array of `model`.
+fn weight_bits(model: &Sequential) -> Vec<Vec<u32>> {
+    model
+        .get_weights()
+        .iter()
+        .map(|w| w.iter().map(|v| v.to_bits()).collect())
+        .collect()
+}
+
+#[test]
+fn a_frozen_layer_keeps_its_weights_while_the_others_train() {
+    let (x, y) = toy(64);
+    let mut m = model(5);
+    m.set_trainable("dense", false).unwrap();
+    assert_eq!(m.is_trainable("dense"), Some(false));
+    assert_eq!(m.is_trainable("dense_1"), Some(true));
+    m.build().unwrap();
+    let before = weight_bits(&m);
+    m.fit((&x, &y), quiet().epochs(3).batch_size(8)).unwrap();
+    let after = weight_bits(&m);
+    assert_eq!(after[..2], before[..2], "the frozen kernel and bias");
+    assert_ne!(after[2], before[2], "dense_1's kernel trains");
+    assert_ne!(after[3], before[3], "dense_1's bias trains");
+
+    // The optimizer keeps no state for the frozen weights.
+    let state = m.optimizer().unwrap().state();
+    for (name, slot, values) in &state.slots {
+        assert_eq!(values.is_empty(), *slot < 2, "{name} {slot}");
+    }
+
+    let summary = m.summary();
+    assert_eq!(summary.non_trainable_params(), 2 * 8 + 8);
+    assert_eq!(summary.trainable_params(), 8 * 2 + 2);
+    let table = summary.to_string();
+    assert!(table.contains("Trainable params: 18 ("), "{table}");
+    assert!(table.contains("Non-trainable params: 24 ("), "{table}");
+}
+
+#[test]
+fn gradients_flow_through_a_frozen_layer_to_the_ones_below() {
+    // With plain SGD, one step moves the first layer by the same amounts
+    // whether the layer above it is frozen or not.
+    let (x, y) = toy(16);
+    let make = || {
+        let mut m = Sequential::new()
+            .input_shape([2])
+            .seed(9)
+            .add(Dense::new(8).activation(Activation::Relu))
+            .add(Dense::new(2).activation(Activation::Softmax));
+        m.compile(
+            Sgd::new().learning_rate(0.5),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+        m
+    };
+    let (mut free, mut frozen_top) = (make(), make());
+    frozen_top.set_trainable("dense_1", false).unwrap();
+    free.train_on_batch(&x, &y).unwrap();
+    frozen_top.build().unwrap();
+    let top_before = weight_bits(&frozen_top)[2..].to_vec();
+    frozen_top.train_on_batch(&x, &y).unwrap();
+    let (a, b) = (weight_bits(&free), weight_bits(&frozen_top));
+    assert_eq!(a[..2], b[..2], "the first layer's step");
+    assert_eq!(b[2..], top_before[..], "the frozen top");
+    assert_ne!(a[2..], b[2..], "the free model's top moved");
+}
+
+#[test]
+fn unfreezing_resumes_training_and_the_flag_is_saved() {
+    let (x, y) = toy(64);
+    let dir = std::env::temp_dir().join(format!("kerust-freeze-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The top frozen, then the bottom: the optimizer has no state yet for
+    // the frozen weights, at the end of its slots or at their start.
+    for (frozen, other, weights) in [("dense_1", "dense", 2..4), ("dense", "dense_1", 0..2)] {
+        let mut m = model(2);
+        m.set_trainable(frozen, false).unwrap();
+        m.fit((&x, &y), quiet().epochs(1).batch_size(16)).unwrap();
+        let while_frozen = weight_bits(&m)[weights.clone()].to_vec();
+
+        let path = dir.join(format!("{frozen}.safetensors"));
+        m.save(&path).unwrap();
+        let mut loaded = kerust::saving::load_model(&path).unwrap();
+        assert_eq!(loaded.is_trainable(frozen), Some(false));
+        assert_eq!(loaded.is_trainable(other), Some(true));
+        assert_eq!(loaded.summary().to_string(), m.summary().to_string());
+
+        // Training on from the file and in memory gives the same bits.
+        for model in [&mut m, &mut loaded] {
+            model.set_trainable(frozen, true).unwrap();
+            model
+                .fit((&x, &y), quiet().epochs(2).initial_epoch(1).batch_size(16))
+                .unwrap();
+        }
+        assert_eq!(weight_bits(&m), weight_bits(&loaded), "{frozen}");
+        assert_ne!(
+            weight_bits(&m)[weights].to_vec(),
+            while_frozen,
+            "{frozen} trains again"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut m = model(2);
+    let err = m.set_trainable("conv", false).unwrap_err().to_string();
+    assert!(
+        err.contains("\"conv\"") && err.contains("\"dense\", \"dense_1\""),
+        "{err}"
+    );
+    assert_eq!(m.is_trainable("conv"), None);
+}

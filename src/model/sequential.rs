@@ -55,6 +55,8 @@ pub(crate) struct Buffers {
 /// ```
 pub struct Sequential {
     pub(crate) layers: Vec<Box<dyn Layer>>,
+    /// Whether each layer's weights are trained, one flag per layer.
+    pub(crate) trainable: Vec<bool>,
     input_shape: Option<Vec<usize>>,
     pub(crate) shapes: Vec<Vec<usize>>,
     seed: u64,
@@ -77,6 +79,7 @@ impl Sequential {
     pub fn new() -> Self {
         Sequential {
             layers: Vec::new(),
+            trainable: Vec::new(),
             input_shape: None,
             shapes: Vec::new(),
             seed: 0,
@@ -110,7 +113,73 @@ impl Sequential {
             layer.set_name(name);
         }
         self.layers.push(layer);
+        self.trainable.push(true);
         self.shapes.clear();
+    }
+
+    /// Freezes (`false`) or unfreezes (`true`) the weights of the layer
+    /// named `name`, as Keras' `layer.trainable = False`: `fit` and
+    /// `train_on_batch` leave a frozen layer's weights as they are, and the
+    /// optimizer's state for them too, while gradients still flow through
+    /// the layer to the layers below it. Layers below the lowest trainable
+    /// one are not back-propagated at all. The change takes effect at the
+    /// next step (Keras needs `compile` again); it is saved with the model.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when no layer has that name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kerust::prelude::*;
+    /// use ndarray::array;
+    ///
+    /// # fn main() -> kerust::Result<()> {
+    /// let mut model = Sequential::new()
+    ///     .input_shape([2])
+    ///     .add(Dense::new(4).activation(Activation::Relu))
+    ///     .add(Dense::new(2).activation(Activation::Softmax));
+    /// model.set_trainable("dense", false)?;
+    /// model.compile(Adam::new(), SparseCategoricalCrossentropy::new(), ["accuracy"])?;
+    /// model.build()?;
+    ///
+    /// let before = model.get_weights();
+    /// let (x, y) = (array![[1.0_f32, 0.0], [0.0, 1.0]], array![0.0_f32, 1.0]);
+    /// model.train_on_batch(&x, &y)?;
+    /// let after = model.get_weights();
+    /// assert_eq!(after[0], before[0]); // dense's kernel: frozen
+    /// assert_ne!(after[2], before[2]); // dense_1's kernel: trained
+    /// assert_eq!(model.summary().non_trainable_params(), 12);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
+        let index = self.layer_index(name)?;
+        self.trainable[index] = trainable;
+        Ok(())
+    }
+
+    /// Whether the weights of the layer named `name` are trained (see
+    /// [`set_trainable`](Sequential::set_trainable)); `None` when no layer
+    /// has that name.
+    pub fn is_trainable(&self, name: &str) -> Option<bool> {
+        self.layer_index(name).ok().map(|i| self.trainable[i])
+    }
+
+    /// The position of the layer named `name`.
+    fn layer_index(&self, name: &str) -> Result<usize> {
+        self.layers
+            .iter()
+            .position(|l| l.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.layers.iter().map(|l| l.name()).collect();
+                Error::invalid(
+                    "layer",
+                    format!("\"{name}\""),
+                    format!("no layer has that name; the model has {names:?}"),
+                )
+            })
     }
 
     /// The shape of one input sample, batch axis left out, e.g.
@@ -378,7 +447,8 @@ impl Sequential {
                     _ => "?".to_string(),
                 };
                 let name = format!("{} ({})", layer.name(), layer.class_name());
-                (name, shape, layer.param_count())
+                let frozen = !self.trainable.get(i).copied().unwrap_or(true);
+                (name, shape, layer.param_count(), frozen)
             })
             .collect();
         Summary {
@@ -392,13 +462,25 @@ impl Sequential {
 #[derive(Debug, Clone)]
 pub struct Summary {
     name: String,
-    rows: Vec<(String, String, usize)>,
+    /// Name and type, output shape, weight count, frozen.
+    rows: Vec<(String, String, usize, bool)>,
 }
 
 impl Summary {
     /// Total number of weights.
     pub fn total_params(&self) -> usize {
         self.rows.iter().map(|r| r.2).sum()
+    }
+
+    /// Number of weights that training changes.
+    pub fn trainable_params(&self) -> usize {
+        self.rows.iter().filter(|r| !r.3).map(|r| r.2).sum()
+    }
+
+    /// Number of weights of frozen layers (see
+    /// [`Sequential::set_trainable`]).
+    pub fn non_trainable_params(&self) -> usize {
+        self.total_params() - self.trainable_params()
     }
 }
 
@@ -414,19 +496,25 @@ impl fmt::Display for Summary {
             "Layer (type)", "Output Shape", "Param #"
         )?;
         writeln!(f, "{}", rule("━"))?;
-        for (name, shape, params) in &self.rows {
+        for (name, shape, params, _) in &self.rows {
             writeln!(f, "{name:<w1$} {shape:<w2$} {:>w3$}", thousands(*params))?;
         }
         writeln!(f, "{}", rule("─"))?;
-        let total = self.total_params();
+        let (total, trainable) = (self.total_params(), self.trainable_params());
+        let frozen = total - trainable;
         writeln!(f, " Total params: {} ({})", thousands(total), bytes(total))?;
         writeln!(
             f,
             " Trainable params: {} ({})",
-            thousands(total),
-            bytes(total)
+            thousands(trainable),
+            bytes(trainable)
         )?;
-        write!(f, " Non-trainable params: 0 (0.00 B)")
+        write!(
+            f,
+            " Non-trainable params: {} ({})",
+            thousands(frozen),
+            bytes(frozen)
+        )
     }
 }
 

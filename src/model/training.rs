@@ -239,16 +239,18 @@ impl Sequential {
             .as_mut()
             .ok_or_else(|| Error::NotCompiled { call: "fit".into() })?;
         let layers = &mut self.layers;
+        let trainable = &self.trainable;
         let buffers = &mut self.buffers;
         let count = layers.len();
         buffers
             .outputs
             .resize_with(count, || ArrayD::zeros(ndarray::IxDyn(&[0])));
-        // Layers below the first one with weights need no gradient, and the
-        // first one with weights needs none for its input.
+        // Layers below the first one with weights to train need no gradient,
+        // and that one needs none for its input.
         let first_trainable = layers
             .iter()
-            .position(|l| l.param_count() > 0)
+            .zip(trainable)
+            .position(|(l, &t)| t && l.param_count() > 0)
             .unwrap_or(count - 1);
         // Layers in front of it that only reshape (Flatten) view the batch
         // in their output shape rather than copy it; the pass starts after
@@ -320,10 +322,16 @@ impl Sequential {
 
         let optimizer = &mut compiled.optimizer;
         optimizer.begin_step();
+        // Slots count every layer's weights, frozen or not, so that the
+        // optimizer's state stays with its weights when a layer is frozen or
+        // unfrozen between steps. Frozen layers below `first_trainable`
+        // computed no gradient this step, and none is read.
         let mut slot = 0;
-        for layer in layers.iter_mut() {
+        for (layer, &train) in layers.iter_mut().zip(trainable) {
             layer.visit_parameters(&mut |value, gradient| {
-                optimizer.update(slot, value, gradient);
+                if train {
+                    optimizer.update(slot, value, gradient);
+                }
                 slot += 1;
             });
         }

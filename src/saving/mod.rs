@@ -58,6 +58,11 @@
 //!                                     `initial_epoch` to resume
 //! ```
 //!
+//! A layer frozen with
+//! [`Sequential::set_trainable`](crate::model::Sequential::set_trainable)
+//! has `"trainable": false` beside its `class_name` and `config`; the key
+//! is left out for the others, and a layer without it is trained.
+//!
 //! A file from [`Sequential::save_weights`](crate::model::Sequential::save_weights)
 //! holds the weight tensors, `format` and `format_version` only. The header
 //! is written with its keys in sorted order, so one model gives the same

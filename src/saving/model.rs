@@ -41,6 +41,14 @@ struct ModelConfig {
 struct LayerEntry {
     class_name: String,
     config: Value,
+    /// Whether the layer's weights are trained; files written before
+    /// layers could be frozen leave it out.
+    #[serde(default = "trained")]
+    trainable: bool,
+}
+
+fn trained() -> bool {
+    true
 }
 
 impl Sequential {
@@ -315,7 +323,7 @@ fn write_model(model: &Sequential, path: &Path, epoch: Option<usize>) -> Result<
         metadata.insert(KEY_COMPILE.to_string(), compile.to_string());
         let state = optimizer.state();
         metadata.insert(KEY_ITERATIONS.to_string(), state.iterations.to_string());
-        for (slot, index, values) in state.slots {
+        for (slot, index, values) in complete_slots(model, state.slots) {
             let name = format!("{OPTIMIZER_PREFIX}{slot}/{index}");
             let tensor = Tensor {
                 shape: vec![values.len()],
@@ -378,12 +386,60 @@ fn check_layer_names(names: &[&str]) -> std::result::Result<(), (String, String)
     Ok(())
 }
 
+/// The optimizer's slot arrays with one array per weight in every slot: a
+/// weight the optimizer has not updated yet (a frozen layer's) has no array
+/// or an empty one, and gets zeros of its length, the state it starts from.
+/// Arrays of weights the model does not have are kept, for the loader to
+/// refuse.
+fn complete_slots(
+    model: &Sequential,
+    slots: Vec<(String, usize, Vec<f32>)>,
+) -> Vec<(String, usize, Vec<f32>)> {
+    let sizes: Vec<usize> = model
+        .layers()
+        .iter()
+        .flat_map(|layer| layer.weights().into_iter().map(|(_, w)| w.len()))
+        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for (name, _, _) in &slots {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    let mut complete = Vec::with_capacity(slots.len());
+    let mut given = slots;
+    for name in &names {
+        for (index, &size) in sizes.iter().enumerate() {
+            let found = given
+                .iter()
+                .position(|(n, i, v)| n == name && *i == index && !v.is_empty());
+            let values = match found {
+                Some(at) => given.swap_remove(at).2,
+                None => vec![0.0; size],
+            };
+            complete.push((name.clone(), index, values));
+        }
+    }
+    // Empty arrays said "nothing yet"; anything else left over is passed on.
+    complete.extend(given.into_iter().filter(|(_, _, v)| !v.is_empty()));
+    complete
+}
+
 /// The `model_config` of `model`.
 fn model_config(model: &Sequential) -> Value {
     let layers: Vec<Value> = model
         .layers()
         .iter()
-        .map(|layer| json!({ "class_name": layer.class_name(), "config": layer.config() }))
+        .zip(&model.trainable)
+        .map(|(layer, &trainable)| {
+            let mut entry = json!({ "class_name": layer.class_name(), "config": layer.config() });
+            // Written only for a frozen layer, so that the files of models
+            // without one keep their bytes.
+            if !trainable {
+                entry["trainable"] = Value::Bool(false);
+            }
+            entry
+        })
         .collect();
     json!({
         "name": model.model_name(),
@@ -446,6 +502,9 @@ fn read_model(path: &Path, registry: &LayerRegistry) -> Result<(Sequential, Save
         .input_shape(config.input_shape.clone());
     for (index, entry) in config.layers.iter().enumerate() {
         model.push(make_layer(&file, registry, index, entry)?);
+        if let Some(trainable) = model.trainable.last_mut() {
+            *trainable = entry.trainable;
+        }
     }
     model
         .build()
