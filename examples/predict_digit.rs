@@ -48,7 +48,9 @@ options (default in brackets):
                          [mnist]
   --json                 one JSON object per line: file, predicted,
                          confidence, top3
-  --save-prepared DIR    write the 28x28 inputs the model saw as PNG files
+  --save-prepared DIR    write the 28x28 inputs the model saw as PNG files,
+                         named after the pictures (DIR is made if missing;
+                         a file of the same name in it is replaced)
   -h, --help             this text
 
 A file that cannot be read gets an error line naming it and the others go
