@@ -10,15 +10,22 @@
 //! chapter on writing your own layer.
 
 mod activation;
+mod config;
+mod conv2d;
 mod dense;
 mod dropout;
 mod flatten;
+mod pooling;
 mod products;
+mod window;
 
 pub use activation::{ReLU, Softmax};
+pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
+pub use pooling::MaxPooling2D;
+pub use window::Padding;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand::RngCore;
