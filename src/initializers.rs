@@ -62,11 +62,15 @@ impl Initializer {
         }
     }
 
-    /// A new array of `shape`; the fans are the first axis and the product
-    /// of the others (for a Dense kernel, `input_dim` and `units`).
+    /// A new array of `shape`. Up to two axes, the fans are the first axis
+    /// and the product of the others (for a Dense kernel, `input_dim` and
+    /// `units`). With more, as Keras computes them for a convolution kernel
+    /// `(kernel_height, kernel_width, in_channels, filters)`, the last two
+    /// axes are the fans, each times the product of the others (the
+    /// receptive field): `fan_in = kernel_height * kernel_width *
+    /// in_channels`, `fan_out = kernel_height * kernel_width * filters`.
     pub fn initialize(self, shape: &[usize], rng: &mut dyn RngCore) -> ArrayD<f32> {
-        let fan_in = shape.first().copied().unwrap_or(1);
-        let fan_out = shape.iter().skip(1).product::<usize>();
+        let (fan_in, fan_out) = fans(shape);
         let scale = self.scale(fan_in, fan_out);
         let dim = IxDyn(shape);
         match self {
@@ -106,6 +110,19 @@ impl Initializer {
             .into_dimensionality()
             .expect("two axes were asked for")
     }
+}
+
+/// `(fan_in, fan_out)` of a weight of `shape`, as [`Initializer::initialize`]
+/// describes them.
+fn fans(shape: &[usize]) -> (usize, usize) {
+    if let [field @ .., inputs, outputs] = shape {
+        if !field.is_empty() {
+            let field = field.iter().product::<usize>();
+            return (inputs * field, outputs * field);
+        }
+    }
+    let fan_in = shape.first().copied().unwrap_or(1);
+    (fan_in, shape.iter().skip(1).product::<usize>())
 }
 
 #[cfg(test)]

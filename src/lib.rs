@@ -8,6 +8,7 @@
 //! The pieces fit together as in Keras:
 //!
 //! - [`layers`]: the [`Layer`](layers::Layer) trait and [`Dense`](layers::Dense),
+//!   [`Conv2D`](layers::Conv2D), [`MaxPooling2D`](layers::MaxPooling2D),
 //!   [`Dropout`](layers::Dropout), [`Flatten`](layers::Flatten), [`ReLU`](layers::ReLU),
 //!   [`Softmax`](layers::Softmax).
 //! - [`model::Sequential`]: a stack of layers, compiled with an
@@ -89,7 +90,9 @@ pub mod prelude {
         Callback, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, Logs, Mode,
         ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
     };
-    pub use crate::layers::{Dense, Dropout, Flatten, Layer, ReLU, Softmax};
+    pub use crate::layers::{
+        Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, Padding, ReLU, Softmax,
+    };
     pub use crate::losses::{
         CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy,
     };

@@ -224,3 +224,72 @@ fn the_check_catches_a_wrong_backward_pass() {
     let check = check_layer(&mut layer, input(&[2, 3], 6).view(), EPSILON).unwrap();
     assert!(check.input_error > 0.05, "{check:?}");
 }
+
+/// Conv2D's kernel, bias and input gradients against finite differences,
+/// for each padding, with strides, several channels and filters, without a
+/// bias, and through each activation that has no kink.
+#[test]
+fn conv2d_backward_matches_finite_differences() {
+    let cases = [
+        (Conv2D::new(2, (3, 3)), [2, 5, 5, 1]),
+        (
+            Conv2D::new(3, (4, 3))
+                .strides((2, 2))
+                .padding(Padding::Same),
+            [2, 5, 4, 2],
+        ),
+        (
+            Conv2D::new(3, (2, 2))
+                .padding(Padding::Same)
+                .activation(Activation::Tanh)
+                .use_bias(false),
+            [1, 4, 3, 3],
+        ),
+        (
+            Conv2D::new(2, (3, 2))
+                .strides((1, 2))
+                .activation(Activation::Sigmoid),
+            [2, 4, 5, 2],
+        ),
+        (
+            Conv2D::new(3, (1, 1)).activation(Activation::Softmax),
+            [1, 3, 3, 2],
+        ),
+    ];
+    for (i, (layer, shape)) in cases.into_iter().enumerate() {
+        let mut layer = built(layer, &shape[1..]);
+        let x = input(&shape, 40 + i as u64);
+        let check = check_layer(&mut layer, x.view(), EPSILON).unwrap();
+        assert!(check.max_error() < TOLERANCE, "case {i}: {check:?}");
+        assert!(check.checked > x.len(), "case {i}: weights were checked");
+    }
+}
+
+/// MaxPooling2D's input gradient against finite differences. The inputs
+/// are distinct and at least 0.1 apart, ten times the perturbation, so no
+/// perturbation changes which value is a window's maximum.
+#[test]
+fn max_pooling2d_backward_matches_finite_differences() {
+    let cases = [
+        (MaxPooling2D::new((2, 2)), [2, 4, 5, 3]),
+        (
+            MaxPooling2D::new((3, 3))
+                .strides((2, 2))
+                .padding(Padding::Same),
+            [1, 5, 6, 2],
+        ),
+        (MaxPooling2D::new((2, 3)).strides((1, 1)), [2, 3, 4, 1]),
+    ];
+    for (i, (layer, shape)) in cases.into_iter().enumerate() {
+        let mut layer = built(layer, &shape[1..]);
+        let len: usize = shape.iter().product();
+        // 37 is prime to every length here, so `k * 37 % len` visits each
+        // value once.
+        let values = (0..len)
+            .map(|k| ((k * 37) % len) as f32 * 0.1 - 2.0)
+            .collect();
+        let x = ArrayD::from_shape_vec(IxDyn(&shape), values).unwrap();
+        let check = check_layer(&mut layer, x.view(), EPSILON).unwrap();
+        assert!(check.max_error() < TOLERANCE, "case {i}: {check:?}");
+    }
+}

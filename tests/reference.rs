@@ -1,9 +1,11 @@
 //! kerust against values computed by Keras 3.15.1 (JAX backend).
 //!
 //! The fixtures in `tests/fixtures/` come from `make_refs.py --set shared`
-//! (see `tests/fixtures/REFERENCE.md`): each float is the shortest decimal
-//! that parses to the float32 Keras produced. Tolerances follow that README:
-//! 1e-6 relative for layers, losses and Adam, 1e-5 for the training steps.
+//! (see `tests/fixtures/REFERENCE.md`), except `rmsprop.json` and
+//! `conv.json`, which the scripts beside them write: each float is the
+//! shortest decimal that parses to the float32 Keras produced. Tolerances
+//! follow that README: 1e-6 relative for layers, losses and Adam, 1e-5 for
+//! the training steps and the convolution.
 
 mod common;
 
@@ -378,5 +380,131 @@ fn three_training_steps_of_a_tiny_mlp_match_keras() {
                 &format!("{what}: {key} after"),
             );
         }
+    }
+}
+
+/// The largest `|actual - expected| / max(|expected|, 1e-3)` and the
+/// largest `|actual - expected|`, for the report of how close kerust comes
+/// to Keras (`--nocapture` shows it).
+fn differences(actual: &ArrayD<f32>, expected: &ArrayD<f32>) -> [f32; 2] {
+    actual
+        .iter()
+        .zip(expected.iter())
+        .map(|(a, e)| [(a - e).abs() / e.abs().max(1e-3), (a - e).abs()])
+        .fold([0.0, 0.0], |[r, d], [r2, d2]| [r.max(r2), d.max(d2)])
+}
+
+/// Conv2D's output and its gradients with respect to input, kernel and bias
+/// for an upstream gradient, against `tests/fixtures/conv.json`, written by
+/// `tests/fixtures/make_conv.py` from Keras 3.15.1 on JAX:
+///
+/// ```text
+/// layer = keras.layers.Conv2D(**config); layer.build(x.shape)
+/// layer.set_weights([kernel, bias])
+/// jax.grad(lambda x, w: sum(layer.stateless_call(w, [], x)[0] * upstream),
+///          argnums=(0, 1))(x, [kernel, bias])
+/// ```
+///
+/// The sums run in another order than XLA's (patch rows times kernel
+/// columns, in matrixmultiply's blocks), so values agree to rounding:
+/// 1e-5 relative, with 1e-6 absolute for sums that cancel to near zero.
+#[test]
+fn conv2d_forward_and_gradients_match_keras() {
+    let reference = fixture("conv.json");
+    let cases = reference["conv2d"].as_array().unwrap();
+    assert_eq!(cases.len(), 4);
+    let mut worst = [[0.0_f32; 2]; 4];
+    let mut note = |i: usize, actual: &ArrayD<f32>, expected: &ArrayD<f32>| {
+        let [r, d] = differences(actual, expected);
+        worst[i] = [worst[i][0].max(r), worst[i][1].max(d)];
+    };
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let layer = Conv2D::from_config(&case["config"]).unwrap();
+        let mut layer = layer.name(name);
+        let x = array(&case["x"]);
+        layer
+            .build(&x.shape()[1..], &mut stream(0, Purpose::Init, 0, 0))
+            .unwrap();
+        let mut weights = vec![array(&case["kernel"])];
+        let use_bias = case["config"]["use_bias"].as_bool().unwrap();
+        if use_bias {
+            weights.push(array(&case["bias"]));
+        }
+        layer.set_weights(&weights).unwrap();
+
+        let mut y = ArrayD::zeros(vec![0]);
+        layer.forward(x.view(), &mut y, true).unwrap();
+        let expected_y = array(&case["y"]);
+        assert_close(&y, &expected_y, 1e-5, 1e-6, &format!("{name}: y"));
+
+        let mut dx = ArrayD::zeros(vec![0]);
+        let upstream = array(&case["upstream"]);
+        layer
+            .backward(x.view(), y.view(), upstream.view(), Some(&mut dx))
+            .unwrap();
+        let expected_dx = array(&case["dx"]);
+        assert_close(&dx, &expected_dx, 1e-5, 1e-6, &format!("{name}: dx"));
+        let grads = stored_gradients(&mut layer);
+        let expected_dkernel = array(&case["dkernel"]);
+        assert_close(
+            &grads[0],
+            &expected_dkernel,
+            1e-5,
+            1e-6,
+            &format!("{name}: dkernel"),
+        );
+        note(0, &y, &expected_y);
+        note(1, &dx, &expected_dx);
+        note(2, &grads[0], &expected_dkernel);
+        if use_bias {
+            let expected_dbias = array(&case["dbias"]);
+            assert_close(
+                &grads[1],
+                &expected_dbias,
+                1e-5,
+                1e-6,
+                &format!("{name}: dbias"),
+            );
+            note(3, &grads[1], &expected_dbias);
+        }
+    }
+    for (what, [relative, absolute]) in ["y", "dx", "dkernel", "dbias"].iter().zip(worst) {
+        println!(
+            "conv2d {what}: largest difference from Keras {relative:e} relative, {absolute:e}"
+        );
+    }
+}
+
+/// MaxPooling2D's output and input gradient against
+/// `tests/fixtures/conv.json`, made as for Conv2D. A maximum involves no
+/// arithmetic and each input gradient is one upstream value or a sum of a
+/// few, so they agree exactly. The cases `pool_ties` and
+/// `pool_ties_overlapping` hold windows whose maximum appears twice, with
+/// upstream values 1, 2, 3...: Keras gives each window's gradient to its
+/// first maximum in row-major order, and so must kerust.
+#[test]
+fn max_pooling2d_forward_and_gradient_match_keras_including_ties() {
+    let reference = fixture("conv.json");
+    let cases = reference["max_pooling2d"].as_array().unwrap();
+    assert_eq!(cases.len(), 4);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let mut layer = MaxPooling2D::from_config(&case["config"])
+            .unwrap()
+            .name(name);
+        let x = array(&case["x"]);
+        layer
+            .build(&x.shape()[1..], &mut stream(0, Purpose::Init, 0, 0))
+            .unwrap();
+        let mut y = ArrayD::zeros(vec![0]);
+        layer.forward(x.view(), &mut y, true).unwrap();
+        assert_eq!(y, array(&case["y"]), "{name}: y");
+        let mut dx = ArrayD::zeros(vec![0]);
+        let upstream = array(&case["upstream"]);
+        layer
+            .backward(x.view(), y.view(), upstream.view(), Some(&mut dx))
+            .unwrap();
+        assert_eq!(dx, array(&case["dx"]), "{name}: dx");
     }
 }

@@ -10,15 +10,22 @@
 //! chapter on writing your own layer.
 
 mod activation;
+mod config;
+mod conv2d;
 mod dense;
 mod dropout;
 mod flatten;
+mod pooling;
 mod products;
+mod window;
 
 pub use activation::{ReLU, Softmax};
+pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
+pub use pooling::MaxPooling2D;
+pub use window::Padding;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand::RngCore;
@@ -222,10 +229,24 @@ pub fn check_input(
     Ok(())
 }
 
-/// Gives `array` the shape `shape`, keeping its memory when the shape is
-/// already right. Layers call it on the `output` and `grad_input` buffers.
+/// Gives `array` the shape `shape`. When the shape is already right, the
+/// values are left as they are; otherwise the array holds zeros, in the
+/// memory it had when that is large enough. Layers call it on the `output`
+/// and `grad_input` buffers.
+///
+/// The model hands its layers two gradient buffers in turn, each holding
+/// arrays of several shapes over a step; keeping the memory means they stop
+/// allocating once each has held the largest.
 pub fn resize(array: &mut ArrayD<f32>, shape: &[usize]) {
-    if array.shape() != shape {
-        *array = ArrayD::zeros(shape);
+    if array.shape() == shape {
+        return;
     }
+    let empty = ArrayD::from_shape_vec(IxDyn(&[0]), Vec::new()).expect("no values, no axis");
+    let (mut values, offset) = std::mem::replace(array, empty).into_raw_vec_and_offset();
+    if offset.unwrap_or(0) != 0 {
+        values = Vec::new();
+    }
+    values.clear();
+    values.resize(shape.iter().product(), 0.0);
+    *array = ArrayD::from_shape_vec(IxDyn(shape), values).expect("the length fits the shape");
 }

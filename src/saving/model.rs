@@ -15,7 +15,7 @@ use super::file::{
 use super::registry::LayerRegistry;
 use super::FORMAT;
 use crate::io::write_atomic;
-use crate::layers::Layer;
+use crate::layers::{Conv2D, Layer, MaxPooling2D};
 use crate::model::Sequential;
 use crate::optimizers::OptimizerState;
 use crate::{Error, Result};
@@ -495,7 +495,7 @@ fn read_model(path: &Path, registry: &LayerRegistry) -> Result<(Sequential, Save
         .collect();
     check_layer_names(&names)
         .map_err(|(name, reason)| file.error(format!("layer name {name}: {reason}")))?;
-    check_dense_kernels(&file, &config)?;
+    check_kernels(&file, &config)?;
 
     let mut model = Sequential::new()
         .name(config.name.as_str())
@@ -557,14 +557,18 @@ fn make_layer(
     Ok(layer)
 }
 
-/// Checks each built-in `Dense` layer's kernel shape, `[input_dim, units]`
-/// as its config and the layers before it make it, against the file before
-/// the model is built: a config that lies about its sizes then fails with a
-/// message instead of first allocating what it asks for. Stops at the first
-/// layer of a class it does not know the shapes of.
-fn check_dense_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
+/// Checks each built-in `Dense` and `Conv2D` layer's kernel shape, as its
+/// config and the layers before it make it (`[input_dim, units]`,
+/// `[kernel_height, kernel_width, in_channels, filters]`), against the file
+/// before the model is built: a config that lies about its sizes then fails
+/// with a message instead of first allocating what it asks for. Follows the
+/// shapes through `Flatten` and `MaxPooling2D`; stops at the first layer of
+/// a class it does not know the shapes of, or whose config does not give
+/// them (the layer's own checks report such a config).
+fn check_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
     let mut shape = config.input_shape.clone();
     for entry in &config.layers {
+        let name = entry.config.get("name").and_then(Value::as_str);
         match entry.class_name.as_str() {
             "ReLU" | "Softmax" | "Dropout" => {}
             "Flatten" => {
@@ -577,35 +581,53 @@ fn check_dense_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
                 shape = vec![size];
             }
             "Dense" => {
-                let name = entry.config.get("name").and_then(Value::as_str);
                 let units = entry.config.get("units").and_then(Value::as_u64);
                 let (Some(name), Some(units), Some(&input_dim)) = (name, units, shape.last())
                 else {
-                    // The layer's own checks report a config without these.
                     return Ok(());
                 };
                 let units = usize::try_from(units).unwrap_or(usize::MAX);
-                let kernel = format!("{name}/kernel");
-                let expected = [input_dim, units];
-                match file.tensors.get(&kernel) {
-                    Some(t) if t.shape == expected => {}
-                    Some(t) => {
-                        return Err(file.error(format!(
-                            "weight `{kernel}` has shape {:?} in the file, but the model \
-                             config makes it {expected:?}",
-                            t.shape
-                        )))
-                    }
-                    None => return Err(missing_weight(file, &kernel, &expected)),
-                }
+                check_kernel(file, name, &[input_dim, units])?;
                 if let Some(last) = shape.last_mut() {
                     *last = units;
                 }
+            }
+            "Conv2D" => {
+                let Ok(layer) = Conv2D::from_config(&entry.config) else {
+                    return Ok(());
+                };
+                let (Some(name), Ok(output)) = (name, layer.compute_output_shape(&shape)) else {
+                    return Ok(());
+                };
+                check_kernel(file, name, &layer.kernel_shape(shape[2]))?;
+                shape = output;
+            }
+            "MaxPooling2D" => {
+                let output = MaxPooling2D::from_config(&entry.config)
+                    .and_then(|layer| layer.compute_output_shape(&shape));
+                let Ok(output) = output else {
+                    return Ok(());
+                };
+                shape = output;
             }
             _ => return Ok(()),
         }
     }
     Ok(())
+}
+
+/// Checks that the file holds `{layer}/kernel` with shape `expected`.
+fn check_kernel(file: &SavedFile, layer: &str, expected: &[usize]) -> Result<()> {
+    let kernel = format!("{layer}/kernel");
+    match file.tensors.get(&kernel) {
+        Some(t) if t.shape == expected => Ok(()),
+        Some(t) => Err(file.error(format!(
+            "weight `{kernel}` has shape {:?} in the file, but the model config makes it \
+             {expected:?}",
+            t.shape
+        ))),
+        None => Err(missing_weight(file, &kernel, expected)),
+    }
 }
 
 /// The file's tensor for each weight of `model`, in the order of

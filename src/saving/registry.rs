@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::layers::{Dense, Dropout, Flatten, Layer, ReLU, Softmax};
+use crate::layers::{Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, ReLU, Softmax};
 use crate::{Error, Result};
 
 /// A function that makes a layer from its [`config`](Layer::config).
@@ -14,7 +14,8 @@ pub type LayerMaker = Box<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync
 /// Makes layers from the class names and configs a model file holds.
 ///
 /// [`with_builtins`](LayerRegistry::with_builtins) (also the `Default`)
-/// knows kerust's layers: `Dense`, `Dropout`, `Flatten`, `ReLU` and `Softmax`. A
+/// knows kerust's layers: `Conv2D`, `Dense`, `Dropout`, `Flatten`,
+/// `MaxPooling2D`, `ReLU` and `Softmax`. A
 /// program that defines its own layer registers it under the class name its
 /// [`class_name`](Layer::class_name) returns, then loads with
 /// [`load_model_with`](super::load_model_with).
@@ -48,13 +49,17 @@ impl LayerRegistry {
         }
     }
 
-    /// A registry that knows kerust's layers: `Dense`, `Dropout`,
-    /// `Flatten`, `ReLU`, `Softmax`.
+    /// A registry that knows kerust's layers: `Conv2D`, `Dense`, `Dropout`,
+    /// `Flatten`, `MaxPooling2D`, `ReLU`, `Softmax`.
     pub fn with_builtins() -> Self {
         LayerRegistry::new()
+            .register("Conv2D", |c| Ok(Box::new(Conv2D::from_config(c)?)))
             .register("Dense", |c| Ok(Box::new(Dense::from_config(c)?)))
             .register("Dropout", |c| Ok(Box::new(Dropout::from_config(c)?)))
             .register("Flatten", |c| Ok(Box::new(Flatten::from_config(c)?)))
+            .register("MaxPooling2D", |c| {
+                Ok(Box::new(MaxPooling2D::from_config(c)?))
+            })
             .register("ReLU", |c| Ok(Box::new(ReLU::from_config(c)?)))
             .register("Softmax", |c| Ok(Box::new(Softmax::from_config(c)?)))
     }
@@ -137,6 +142,18 @@ mod tests {
             ("Dense", json!({ "name": "d", "units": 3 })),
             ("Dropout", json!({ "name": "o", "rate": 0.25, "seed": 3 })),
             ("Flatten", json!({ "name": "f" })),
+            (
+                "Conv2D",
+                json!({
+                    "name": "c", "filters": 4, "kernel_size": [3, 2], "strides": [2, 1],
+                    "padding": "same", "activation": "relu", "use_bias": false,
+                    "kernel_initializer": "he_normal", "bias_initializer": "ones",
+                }),
+            ),
+            (
+                "MaxPooling2D",
+                json!({ "name": "p", "pool_size": [3, 3], "strides": [2, 2], "padding": "same" }),
+            ),
             ("ReLU", json!({ "name": "r" })),
             ("Softmax", json!({ "name": "s" })),
         ] {
@@ -157,7 +174,7 @@ mod tests {
         assert!(err.contains("\"LeakyReLU\""), "{err}");
         assert!(err.contains(".register(\"LeakyReLU\""), "{err}");
         assert!(
-            err.contains("known: Dense, Dropout, Flatten, ReLU, Softmax"),
+            err.contains("known: Conv2D, Dense, Dropout, Flatten, MaxPooling2D, ReLU, Softmax"),
             "{err}"
         );
     }
