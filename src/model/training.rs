@@ -445,7 +445,10 @@ fn forward_chain(layers: &[Box<dyn Layer>], x: ArrayViewD<'_, f32>) -> Result<Ar
         }
         std::mem::swap(&mut current, &mut next);
     }
-    Ok(current)
+    // The buffers keep the memory of the largest array they held (a
+    // piece's flattened input, say); the output is kept until the pieces
+    // are joined, so it gets memory of its own size.
+    Ok(current.to_owned())
 }
 
 fn check_options(options: &FitOptions<'_>) -> Result<()> {
