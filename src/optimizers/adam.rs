@@ -104,12 +104,21 @@ impl Adam {
     pub fn validate(&self) -> Result<()> {
         positive("learning_rate", self.learning_rate)?;
         positive("epsilon", self.epsilon)?;
-        for (name, beta) in [("beta_1", self.beta_1), ("beta_2", self.beta_2)] {
-            if !(0.0..1.0).contains(&beta) {
-                return Err(Error::invalid(name, beta, "expected a value in [0, 1)"));
-            }
-        }
+        fraction("beta_1", self.beta_1)?;
+        fraction("beta_2", self.beta_2)
+    }
+}
+
+/// An [`Error::InvalidArgument`] for `name` unless `value` is in `[0, 1)`,
+/// as decay rates and momenta must be.
+pub(crate) fn fraction<T: Copy + Into<f64> + std::fmt::Display>(
+    name: &str,
+    value: T,
+) -> Result<()> {
+    if (0.0..1.0).contains(&value.into()) {
         Ok(())
+    } else {
+        Err(Error::invalid(name, value, "expected a value in [0, 1)"))
     }
 }
 

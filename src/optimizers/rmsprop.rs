@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use super::{adam::positive, Optimizer, OptimizerState};
+use super::adam::{fraction, positive};
+use super::{Optimizer, OptimizerState};
 use crate::{Error, Result};
 
 /// RMSprop (Hinton's lecture notes), as Keras 3's `RMSprop` computes it in
@@ -125,12 +126,8 @@ impl RmsProp {
     pub fn validate(&self) -> Result<()> {
         positive("learning_rate", self.learning_rate)?;
         positive("epsilon", self.epsilon)?;
-        for (name, value) in [("rho", self.rho), ("momentum", self.momentum)] {
-            if !(0.0..1.0).contains(&value) {
-                return Err(Error::invalid(name, value, "expected a value in [0, 1)"));
-            }
-        }
-        Ok(())
+        fraction("rho", self.rho)?;
+        fraction("momentum", self.momentum)
     }
 }
 

@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use super::{adam::positive, Optimizer, OptimizerState};
+use super::adam::{fraction, positive};
+use super::{Optimizer, OptimizerState};
 use crate::{Error, Result};
 
 /// SGD with optional momentum, as Keras 3 computes it:
@@ -79,14 +80,7 @@ impl Sgd {
     /// and finite, or a momentum outside `[0, 1)`.
     pub fn validate(&self) -> Result<()> {
         positive("learning_rate", self.learning_rate)?;
-        if !(0.0..1.0).contains(&self.momentum) {
-            return Err(Error::invalid(
-                "momentum",
-                self.momentum,
-                "expected a value in [0, 1)",
-            ));
-        }
-        Ok(())
+        fraction("momentum", self.momentum)
     }
 }
 
