@@ -1455,3 +1455,38 @@ fn the_fuzz_corpus_stays_small() {
         .sum();
     assert!(total < 50_000, "{total} bytes");
 }
+
+#[test]
+fn every_builtin_layer_refuses_a_field_it_does_not_have() {
+    let registry = kerust::saving::LayerRegistry::with_builtins();
+    for (class, config) in [
+        (
+            "Dense",
+            json!({ "name": "d", "units": 3, "kernel_regularizer": null }),
+        ),
+        (
+            "Dropout",
+            json!({ "name": "o", "rate": 0.5, "noise_shape": null }),
+        ),
+        (
+            "Flatten",
+            json!({ "name": "f", "data_format": "channels_last" }),
+        ),
+        ("ReLU", json!({ "name": "r", "max_value": 6.0 })),
+        ("Softmax", json!({ "name": "s", "axis": -1 })),
+    ] {
+        let err = registry.make(class, &config).err().map(|e| e.to_string());
+        let field = config
+            .as_object()
+            .unwrap()
+            .keys()
+            .find(|k| !["name", "units", "rate"].contains(&k.as_str()))
+            .unwrap()
+            .clone();
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains(&format!("`{field}`")) && e.contains(class)),
+            "{class}: {err:?}"
+        );
+    }
+}

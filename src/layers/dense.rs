@@ -7,7 +7,18 @@ use ndarray::{
 use rand::RngCore;
 use serde_json::json;
 
+use super::config::Fields;
 use super::{products, resize, Layer};
+
+/// The fields of a Dense config.
+const FIELDS: &[&str] = &[
+    "name",
+    "units",
+    "activation",
+    "use_bias",
+    "kernel_initializer",
+    "bias_initializer",
+];
 use crate::activations::Activation;
 use crate::error::format_batch_shape;
 use crate::initializers::Initializer;
@@ -410,43 +421,32 @@ impl Layer for Dense {
 }
 
 impl Dense {
-    /// Builds a layer from its [`config`](Layer::config).
+    /// Builds a layer from its [`config`](Layer::config): `units` is
+    /// required; `name`, `activation`, `use_bias`, `kernel_initializer` and
+    /// `bias_initializer` are optional, with the defaults of
+    /// [`new`](Dense::new).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] when a field is missing or has the wrong
-    /// type.
+    /// [`Error::InvalidArgument`] naming the field when the config is not an
+    /// object, `units` is missing, a field has the wrong type, or a field is
+    /// not one of these (Keras' `kernel_regularizer`, say: refused, not
+    /// ignored).
     pub fn from_config(config: &serde_json::Value) -> Result<Self> {
-        let field = |name: &str| config.get(name).cloned().unwrap_or(serde_json::Value::Null);
-        let parse = |name: &str| -> Result<serde_json::Value> {
-            config
-                .get(name)
-                .cloned()
-                .ok_or_else(|| Error::invalid("config", name, "missing field of a Dense config"))
-        };
-        let units = parse("units")?
-            .as_u64()
-            .ok_or_else(|| Error::invalid("units", field("units"), "expected a whole number"))?;
-        let mut layer = Dense::new(units as usize);
-        if let Some(name) = config.get("name").and_then(|n| n.as_str()) {
-            layer.name = name.to_string();
+        let fields = Fields::new("Dense", config, FIELDS)?;
+        let mut layer = Dense::new(fields.required("units")?);
+        layer.name = fields.name()?;
+        if let Some(activation) = fields.optional("activation")? {
+            layer.activation = activation;
         }
-        let bad =
-            |name: &str, e: serde_json::Error| Error::invalid(name, field(name), e.to_string());
-        if let Some(v) = config.get("activation") {
-            layer.activation =
-                serde_json::from_value(v.clone()).map_err(|e| bad("activation", e))?;
+        if let Some(use_bias) = fields.optional("use_bias")? {
+            layer.use_bias = use_bias;
         }
-        if let Some(v) = config.get("use_bias") {
-            layer.use_bias = serde_json::from_value(v.clone()).map_err(|e| bad("use_bias", e))?;
+        if let Some(initializer) = fields.optional("kernel_initializer")? {
+            layer.kernel_initializer = initializer;
         }
-        if let Some(v) = config.get("kernel_initializer") {
-            layer.kernel_initializer =
-                serde_json::from_value(v.clone()).map_err(|e| bad("kernel_initializer", e))?;
-        }
-        if let Some(v) = config.get("bias_initializer") {
-            layer.bias_initializer =
-                serde_json::from_value(v.clone()).map_err(|e| bad("bias_initializer", e))?;
+        if let Some(initializer) = fields.optional("bias_initializer")? {
+            layer.bias_initializer = initializer;
         }
         Ok(layer)
     }

@@ -4,7 +4,7 @@ use ndarray::{ArrayD, ArrayViewD};
 use rand::{Rng, RngCore};
 use serde_json::json;
 
-use super::flatten::name_from_config;
+use super::config::Fields;
 use super::{check_input, resize, Layer};
 use crate::random::{stream, Purpose};
 use crate::{Error, Result};
@@ -100,8 +100,8 @@ impl Dropout {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] when the config is not an object, `rate`
-    /// is missing or not a number, or `seed` is neither null nor an
-    /// unsigned integer.
+    /// is missing or not a number, `seed` is neither null nor an unsigned
+    /// integer, or a field is not one of these three.
     ///
     /// # Examples
     ///
@@ -115,25 +115,10 @@ impl Dropout {
     /// # }
     /// ```
     pub fn from_config(config: &serde_json::Value) -> Result<Self> {
-        let name = name_from_config("Dropout", config)?;
-        let rate = match config.get("rate") {
-            Some(value) => value
-                .as_f64()
-                .ok_or_else(|| Error::invalid("rate", value, "expected a number in [0, 1)"))?,
-            None => {
-                return Err(Error::invalid(
-                    "config",
-                    config,
-                    "a Dropout config needs a `rate`",
-                ))
-            }
-        };
-        let seed = match config.get("seed") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(value) => Some(value.as_u64().ok_or_else(|| {
-                Error::invalid("seed", value, "expected null or an unsigned integer")
-            })?),
-        };
+        let fields = Fields::new("Dropout", config, &["name", "rate", "seed"])?;
+        let name = fields.name()?;
+        let rate: f64 = fields.required("rate")?;
+        let seed: Option<u64> = fields.optional::<Option<u64>>("seed")?.flatten();
         let mut layer = Dropout::new(rate);
         layer.name = name;
         layer.seed = seed;

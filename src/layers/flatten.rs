@@ -3,6 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand::RngCore;
 
+use super::config::Fields;
 use super::{check_input, resize, Layer};
 use crate::{Error, Result};
 
@@ -145,16 +146,5 @@ fn copy_logical(source: &ArrayViewD<'_, f32>, target: &mut ArrayD<f32>) {
 
 /// The `name` of a layer config that holds nothing else: empty when absent.
 pub(super) fn name_from_config(class_name: &str, config: &serde_json::Value) -> Result<String> {
-    let Some(fields) = config.as_object() else {
-        return Err(Error::invalid(
-            "config",
-            config,
-            format!("a {class_name} config is a JSON object such as {{\"name\": \"...\"}}"),
-        ));
-    };
-    match fields.get("name") {
-        None => Ok(String::new()),
-        Some(serde_json::Value::String(name)) => Ok(name.clone()),
-        Some(other) => Err(Error::invalid("name", other, "expected a string")),
-    }
+    Fields::new(class_name, config, &["name"])?.name()
 }
