@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Optimizer, OptimizerState};
+use super::{fraction, positive, slot_mut, Optimizer, OptimizerState};
 use crate::{Error, Result};
 
 /// Adam (Kingma and Ba), exactly as Keras 3 computes it in float32.
@@ -109,31 +109,6 @@ impl Adam {
     }
 }
 
-/// An [`Error::InvalidArgument`] for `name` unless `value` is in `[0, 1)`,
-/// as decay rates and momenta must be.
-pub(crate) fn fraction<T: Copy + Into<f64> + std::fmt::Display>(
-    name: &str,
-    value: T,
-) -> Result<()> {
-    if (0.0..1.0).contains(&value.into()) {
-        Ok(())
-    } else {
-        Err(Error::invalid(name, value, "expected a value in [0, 1)"))
-    }
-}
-
-pub(crate) fn positive(name: &str, value: f32) -> Result<()> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            name,
-            value,
-            "expected a positive, finite number",
-        ))
-    }
-}
-
 /// The constants of one Adam step.
 struct Step {
     alpha: f32,
@@ -228,17 +203,6 @@ fn flush_tiny(x: f32) -> f32 {
     } else {
         x
     }
-}
-
-fn slot_mut(slots: &mut Vec<Vec<f32>>, slot: usize, len: usize) -> &mut Vec<f32> {
-    if slots.len() <= slot {
-        slots.resize_with(slot + 1, Vec::new);
-    }
-    let state = &mut slots[slot];
-    if state.len() != len {
-        *state = vec![0.0; len];
-    }
-    state
 }
 
 impl Optimizer for Adam {

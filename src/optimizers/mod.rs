@@ -16,7 +16,7 @@ pub use sgd::Sgd;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// The state of an optimizer, as saved in a checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,8 +55,8 @@ pub trait Optimizer: Send {
     ///
     /// # Errors
     ///
-    /// [`Error::Format`](crate::Error::Format) or
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when the
+    /// [`Error::Format`] or
+    /// [`Error::InvalidArgument`] when the
     /// state does not belong to this kind of optimizer.
     fn load_state(&mut self, state: &OptimizerState) -> Result<()>;
 
@@ -64,7 +64,7 @@ pub trait Optimizer: Send {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming the
+    /// [`Error::InvalidArgument`] naming the
     /// first hyperparameter that cannot be used.
     fn validate(&self) -> Result<()> {
         Ok(())
@@ -117,4 +117,45 @@ impl Optimizer for Box<dyn Optimizer> {
     fn config(&self) -> serde_json::Value {
         self.as_ref().config()
     }
+}
+
+/// An [`Error::InvalidArgument`] for `name` unless `value` is in `[0, 1)`,
+/// as decay rates and momenta must be.
+pub(crate) fn fraction<T: Copy + Into<f64> + std::fmt::Display>(
+    name: &str,
+    value: T,
+) -> Result<()> {
+    if (0.0..1.0).contains(&value.into()) {
+        Ok(())
+    } else {
+        Err(Error::invalid(name, value, "expected a value in [0, 1)"))
+    }
+}
+
+/// An [`Error::InvalidArgument`] for `name` unless `value` is positive and
+/// finite, as learning rates and epsilons must be.
+pub(crate) fn positive(name: &str, value: f32) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            name,
+            value,
+            "expected a positive, finite number",
+        ))
+    }
+}
+
+/// The state array of weight `slot` in `slots`, made (zeros of `len`) when
+/// it is missing or of another length: optimizers create their state
+/// lazily, at a weight's first update.
+pub(crate) fn slot_mut(slots: &mut Vec<Vec<f32>>, slot: usize, len: usize) -> &mut Vec<f32> {
+    if slots.len() <= slot {
+        slots.resize_with(slot + 1, Vec::new);
+    }
+    let state = &mut slots[slot];
+    if state.len() != len {
+        *state = vec![0.0; len];
+    }
+    state
 }

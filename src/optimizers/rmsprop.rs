@@ -2,8 +2,7 @@
 
 use serde_json::json;
 
-use super::adam::{fraction, positive};
-use super::{Optimizer, OptimizerState};
+use super::{fraction, positive, slot_mut, Optimizer, OptimizerState};
 use crate::{Error, Result};
 
 /// RMSprop (Hinton's lecture notes), as Keras 3's `RMSprop` computes it in
@@ -131,19 +130,6 @@ impl RmsProp {
     }
 }
 
-/// The array of `slot` in `arrays`, made (zeros of `len`) when it is
-/// missing or of another length.
-fn slot_array(arrays: &mut Vec<Vec<f32>>, slot: usize, len: usize) -> &mut [f32] {
-    if arrays.len() <= slot {
-        arrays.resize_with(slot + 1, Vec::new);
-    }
-    let array = &mut arrays[slot];
-    if array.len() != len {
-        *array = vec![0.0; len];
-    }
-    array
-}
-
 impl Optimizer for RmsProp {
     fn name(&self) -> &str {
         "rmsprop"
@@ -170,14 +156,14 @@ impl Optimizer for RmsProp {
         let keep = (1.0 - self.rho) as f32;
         let momentum = self.momentum as f32;
 
-        for (v, &g) in slot_array(&mut self.velocity, slot, n)
+        for (v, &g) in slot_mut(&mut self.velocity, slot, n)
             .iter_mut()
             .zip(gradient)
         {
             *v = rho * *v + keep * (g * g);
         }
         if self.centered {
-            let average = slot_array(&mut self.average_gradient, slot, n);
+            let average = slot_mut(&mut self.average_gradient, slot, n);
             for (a, &g) in average.iter_mut().zip(gradient) {
                 *a = rho * *a + keep * g;
             }
@@ -192,7 +178,7 @@ impl Optimizer for RmsProp {
             lr * gradient[i] / denominator.sqrt()
         };
         if self.momentum > 0.0 {
-            let momenta = slot_array(&mut self.momenta, slot, n);
+            let momenta = slot_mut(&mut self.momenta, slot, n);
             for (i, (w, m)) in value.iter_mut().zip(momenta).enumerate() {
                 *m = momentum * *m + increment(i);
                 *w -= *m;
@@ -239,10 +225,7 @@ impl Optimizer for RmsProp {
                         "RMSprop keeps only `velocity`, `momentum` and `average_gradient` slots",
                     )),
                 };
-            if arrays.len() <= *slot {
-                arrays.resize_with(slot + 1, Vec::new);
-            }
-            arrays[*slot] = values.clone();
+            *slot_mut(arrays, *slot, values.len()) = values.clone();
         }
         self.velocity = velocity;
         self.momenta = momenta;

@@ -2,8 +2,7 @@
 
 use serde_json::json;
 
-use super::adam::{fraction, positive};
-use super::{Optimizer, OptimizerState};
+use super::{fraction, positive, slot_mut, Optimizer, OptimizerState};
 use crate::{Error, Result};
 
 /// SGD with optional momentum, as Keras 3 computes it:
@@ -109,13 +108,7 @@ impl Optimizer for Sgd {
             }
             return;
         }
-        if self.velocity.len() <= slot {
-            self.velocity.resize_with(slot + 1, Vec::new);
-        }
-        let velocity = &mut self.velocity[slot];
-        if velocity.len() != value.len() {
-            *velocity = vec![0.0; value.len()];
-        }
+        let velocity = slot_mut(&mut self.velocity, slot, value.len());
         let momentum = self.momentum;
         for ((w, &g), u) in value.iter_mut().zip(gradient).zip(velocity) {
             *u = momentum * *u - lr * g;
@@ -153,10 +146,7 @@ impl Optimizer for Sgd {
                     "SGD keeps only `momentum` slots",
                 ));
             }
-            if velocity.len() <= *slot {
-                velocity.resize_with(slot + 1, Vec::new);
-            }
-            velocity[*slot] = values.clone();
+            *slot_mut(&mut velocity, *slot, values.len()) = values.clone();
         }
         self.velocity = velocity;
         self.iterations = state.iterations;
