@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 
 use super::element::{Element, Sealed, Store};
-use super::generator::ImageDataGenerator;
+use super::generator::{adjust_values, ImageDataGenerator};
 use super::warp::warp;
 use crate::error::format_shape;
 use crate::model::{epoch_order, gather_rows, Batch, BatchSource};
@@ -80,6 +80,7 @@ impl ImageDataGenerator {
     {
         self.validate()?;
         let image_shape = check_images("ImageDataGenerator::flow", x.shape())?;
+        self.check_fitted(image_shape[2])?;
         let n = x.shape()[0];
         check_labels(x.shape(), y.shape())?;
         if batch_size == 0 {
@@ -420,9 +421,8 @@ impl PassPlan {
             Store::F32(v) => warp(&v[range], data.image_shape, &params, fill, cval, out),
             Store::U8(v) => warp(&v[range], data.image_shape, &params, fill, cval, out),
         }
-        if let Some(factor) = generator.rescale {
-            out.iter_mut().for_each(|v| *v *= factor);
-        }
+        adjust_values(&params, out);
+        generator.standardize_slice(out, data.image_shape[2]);
     }
 }
 

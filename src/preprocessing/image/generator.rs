@@ -1,11 +1,13 @@
 //! The augmenter's configuration, its random draw and its deterministic
 //! application.
 
-use ndarray::{Array3, ArrayView3, ArrayViewMut3};
+use ndarray::{Array3, ArrayBase, ArrayView3, ArrayViewMut3, Data, Dimension};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::element::Element;
+use super::flow::check_images;
+use super::intensity::{self, STD_EPSILON};
 use super::warp::{warp, FillMode, TransformParams};
 use crate::error::format_shape;
 use crate::{Error, Result};
@@ -60,7 +62,23 @@ pub struct ImageDataGenerator {
     vertical_flip: bool,
     pub(super) fill_mode: FillMode,
     pub(super) cval: f32,
+    channel_shift_range: f64,
+    brightness_range: Option<[f64; 2]>,
     pub(super) rescale: Option<f32>,
+    samplewise_center: bool,
+    samplewise_std_normalization: bool,
+    featurewise_center: bool,
+    featurewise_std_normalization: bool,
+    /// Per-channel statistics found by [`fit`](ImageDataGenerator::fit).
+    fitted: Option<FeatureStats>,
+}
+
+/// The per-channel mean and standard deviation of the images given to
+/// [`ImageDataGenerator::fit`], each computed only when its option is on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FeatureStats {
+    mean: Option<Vec<f32>>,
+    std: Option<Vec<f32>>,
 }
 
 /// How a shift is drawn: from a range, or from a list of pixel values.
@@ -152,7 +170,14 @@ impl ImageDataGenerator {
             vertical_flip: false,
             fill_mode: FillMode::Nearest,
             cval: 0.0,
+            channel_shift_range: 0.0,
+            brightness_range: None,
             rescale: None,
+            samplewise_center: false,
+            samplewise_std_normalization: false,
+            featurewise_center: false,
+            featurewise_std_normalization: false,
+            fitted: None,
         }
     }
 
@@ -240,10 +265,67 @@ impl ImageDataGenerator {
         self
     }
 
+    /// Value shifts drawn uniformly in `[-range, range)` (default 0): the
+    /// shift is added to every value of the image, which is then clipped
+    /// to the smallest and largest value the image had. The range is in
+    /// the images' own units (e.g. 0 to 255 for bytes).
+    pub fn channel_shift_range(mut self, range: f64) -> Self {
+        self.channel_shift_range = range;
+        self
+    }
+
+    /// Brightness factors drawn uniformly in `[lower, upper)` (default:
+    /// none). As in Keras, the image is brightened as an 8-bit picture
+    /// would be: values are multiplied by the factor and clipped to
+    /// `[0, 255]`, so this option is meant for images of values in 0 to
+    /// 255 (with `rescale` applied afterwards). An image with values
+    /// outside `[0, 255]` is mapped from its own range onto it and back.
+    ///
+    /// Keras also truncates every value to a whole number on its way
+    /// through the 8-bit picture, which turns an image of values in
+    /// `[0, 1]` black; kerust keeps the fractions.
+    pub fn brightness_range(mut self, lower: f64, upper: f64) -> Self {
+        self.brightness_range = Some([lower, upper]);
+        self
+    }
+
     /// A factor applied to every value after the transform, e.g. `1/255`
-    /// (default none).
+    /// (default none). The first step of the standardization each image
+    /// of a [`flow`](Self::flow) gets; see [`standardize`](Self::standardize).
     pub fn rescale(mut self, factor: f32) -> Self {
         self.rescale = Some(factor);
+        self
+    }
+
+    /// Whether each image is shifted to a mean of 0, over all its values
+    /// (default false).
+    pub fn samplewise_center(mut self, on: bool) -> Self {
+        self.samplewise_center = on;
+        self
+    }
+
+    /// Whether each image is divided by its standard deviation (plus
+    /// 1e-6), over all its values (default false). As in Keras, it implies
+    /// [`samplewise_center`](Self::samplewise_center).
+    pub fn samplewise_std_normalization(mut self, on: bool) -> Self {
+        self.samplewise_std_normalization = on;
+        self
+    }
+
+    /// Whether each channel has the mean that [`fit`](Self::fit) found for
+    /// it over the training images subtracted (default false). Needs `fit`
+    /// before [`flow`](Self::flow) or [`standardize`](Self::standardize).
+    pub fn featurewise_center(mut self, on: bool) -> Self {
+        self.featurewise_center = on;
+        self
+    }
+
+    /// Whether each channel is divided by the standard deviation (plus
+    /// 1e-6) that [`fit`](Self::fit) found for it over the training images
+    /// (default false). Needs `fit` first. As in Keras, it implies
+    /// [`featurewise_center`](Self::featurewise_center).
+    pub fn featurewise_std_normalization(mut self, on: bool) -> Self {
+        self.featurewise_std_normalization = on;
         self
     }
 
@@ -267,6 +349,16 @@ impl ImageDataGenerator {
                 self.cval,
                 "expected a finite number",
             ));
+        }
+        check_range("channel_shift_range", self.channel_shift_range)?;
+        if let Some([lower, upper]) = self.brightness_range {
+            if !(lower.is_finite() && upper.is_finite() && 0.0 <= lower && lower <= upper) {
+                return Err(Error::invalid(
+                    "brightness_range",
+                    format!("[{lower}, {upper}]"),
+                    "expected finite factors 0 <= lower <= upper, e.g. [0.8, 1.2]",
+                ));
+            }
         }
         match self.rescale {
             Some(f) if !f.is_finite() || f == 0.0 => Err(Error::invalid(
@@ -312,8 +404,9 @@ impl ImageDataGenerator {
     /// The draws follow Keras' order: the angle if `rotation_range` is set,
     /// the horizontal shift `tx`, the vertical shift `ty`, the shear, the
     /// two zoom factors `zx` and `zy` (independent) unless the zoom range is
-    /// `[1, 1]`, then two draws for the flips, made even when flips are off.
-    /// Unlike Keras, `tx` (columns) comes from `width_shift_range` and the
+    /// `[1, 1]`, then two draws for the flips, made even when flips are off,
+    /// then the channel shift and the brightness factor, each only when its
+    /// option is set. Unlike Keras, `tx` (columns) comes from `width_shift_range` and the
     /// width, `ty` (rows) from `height_shift_range` and the height.
     ///
     /// Options that [`validate`](Self::validate) refuses give meaningless
@@ -345,6 +438,11 @@ impl ImageDataGenerator {
         };
         let flip_horizontal = rng.random::<f64>() < 0.5;
         let flip_vertical = rng.random::<f64>() < 0.5;
+        let channel_shift_intensity = (self.channel_shift_range != 0.0)
+            .then(|| uniform(rng, -self.channel_shift_range, self.channel_shift_range));
+        let brightness = self
+            .brightness_range
+            .map(|[lower, upper]| uniform(rng, lower, upper));
         TransformParams {
             theta,
             tx,
@@ -354,13 +452,196 @@ impl ImageDataGenerator {
             zy,
             flip_horizontal: flip_horizontal && self.horizontal_flip,
             flip_vertical: flip_vertical && self.vertical_flip,
+            channel_shift_intensity,
+            brightness,
+        }
+    }
+
+    /// Computes the per-channel statistics that `featurewise_center` and
+    /// `featurewise_std_normalization` use, from training images shaped
+    /// `(N, height, width, channels)` (bytes or floats), as Keras' `fit`:
+    /// the rescale factor is applied first, the mean of each channel is
+    /// taken over all images and pixels, and the standard deviation over
+    /// the centred values. Only the statistics whose option is on are kept;
+    /// a new call replaces them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] for an array that is not a stack of images,
+    /// [`Error::EmptyData`] for none, and [`Error::NonFiniteInput`] for a
+    /// NaN or infinite value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kerust::preprocessing::image::ImageDataGenerator;
+    /// use ndarray::{Array3, Array4};
+    ///
+    /// # fn main() -> kerust::Result<()> {
+    /// // Two 1x1 images of two channels: (0, 10) and (2, 30).
+    /// let x = Array4::from_shape_vec((2, 1, 1, 2), vec![0.0f32, 10.0, 2.0, 30.0]).unwrap();
+    /// let mut augmenter = ImageDataGenerator::new().featurewise_center(true);
+    /// augmenter.fit(&x)?;
+    /// let mut image = Array3::from_shape_vec((1, 1, 2), vec![1.0f32, 25.0]).unwrap();
+    /// augmenter.standardize(image.view_mut())?;
+    /// assert_eq!(image.into_raw_vec_and_offset().0, [0.0, 5.0]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fit<S, D>(&mut self, x: &ArrayBase<S, D>) -> Result<()>
+    where
+        S: Data,
+        S::Elem: Element,
+        D: Dimension,
+    {
+        let image_shape = check_images("ImageDataGenerator::fit", x.shape())?;
+        let channels = image_shape[2];
+        let mut values: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+        Error::check_finite("x", &values, &image_shape)?;
+        if let Some(factor) = self.rescale {
+            values.iter_mut().for_each(|v| *v *= factor);
+        }
+        let (mean, std) = intensity::channel_stats(&values, channels);
+        self.fitted = Some(FeatureStats {
+            mean: self.centres_features().then_some(mean),
+            std: self.featurewise_std_normalization.then_some(std),
+        });
+        Ok(())
+    }
+
+    /// The per-channel mean [`fit`](Self::fit) found (Keras' `mean`), if
+    /// it computed one.
+    pub fn feature_mean(&self) -> Option<&[f32]> {
+        self.fitted.as_ref()?.mean.as_deref()
+    }
+
+    /// The per-channel standard deviation [`fit`](Self::fit) found (Keras'
+    /// `std`, without the 1e-6 added when dividing), if it computed one.
+    pub fn feature_std(&self) -> Option<&[f32]> {
+        self.fitted.as_ref()?.std.as_deref()
+    }
+
+    /// Standardizes one image shaped `(height, width, channels)` in place,
+    /// as Keras' `standardize` and as [`flow`](Self::flow) does to every
+    /// image after its transform: the rescale factor, then each image's own
+    /// centring and scaling (`samplewise_center`,
+    /// `samplewise_std_normalization`), then each channel's from
+    /// [`fit`](Self::fit) (`featurewise_center`,
+    /// `featurewise_std_normalization`). Divisions are by the standard
+    /// deviation plus 1e-6.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when a feature-wise option is on and
+    /// [`fit`](Self::fit) has not computed its statistic, or computed it
+    /// for another number of channels.
+    pub fn standardize(&self, mut image: ArrayViewMut3<'_, f32>) -> Result<()> {
+        let channels = image.dim().2;
+        self.check_fitted(channels)?;
+        match image.as_slice_mut() {
+            Some(values) => self.standardize_slice(values, channels),
+            None => {
+                let mut owned = image.to_owned();
+                let Some(values) = owned.as_slice_mut() else {
+                    unreachable!("a new array is in standard layout");
+                };
+                self.standardize_slice(values, channels);
+                image.assign(&owned);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the statistics the feature-wise options need have been
+    /// fitted, for images of `channels` channels.
+    pub(crate) fn check_fitted(&self, channels: usize) -> Result<()> {
+        let fitted = self.fitted.as_ref();
+        let needs = [
+            (
+                "featurewise_center",
+                self.centres_features(),
+                fitted.and_then(|f| f.mean.as_ref()),
+            ),
+            (
+                "featurewise_std_normalization",
+                self.featurewise_std_normalization,
+                fitted.and_then(|f| f.std.as_ref()),
+            ),
+        ];
+        for (name, on, stat) in needs {
+            match stat {
+                _ if !on => {}
+                None => {
+                    return Err(Error::invalid(
+                        name,
+                        true,
+                        "needs the statistics of the training images: call \
+                         `ImageDataGenerator::fit(&x)` with this option on first",
+                    ))
+                }
+                Some(values) if values.len() != channels => {
+                    return Err(Error::invalid(
+                        name,
+                        true,
+                        format!(
+                            "was fitted on images of {} channels, got images of {channels}",
+                            values.len()
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether images are centred feature-wise: scaling implies centring,
+    /// as in Keras.
+    fn centres_features(&self) -> bool {
+        self.featurewise_center || self.featurewise_std_normalization
+    }
+
+    /// [`standardize`](Self::standardize) on one image's values in
+    /// row-major order, once [`check_fitted`](Self::check_fitted) passed.
+    pub(crate) fn standardize_slice(&self, values: &mut [f32], channels: usize) {
+        if let Some(factor) = self.rescale {
+            values.iter_mut().for_each(|v| *v *= factor);
+        }
+        if self.samplewise_center || self.samplewise_std_normalization {
+            let (mean, _) = intensity::mean_and_std(values);
+            values.iter_mut().for_each(|v| *v -= mean);
+        }
+        if self.samplewise_std_normalization {
+            let (_, std) = intensity::mean_and_std(values);
+            let divisor = std + STD_EPSILON;
+            values.iter_mut().for_each(|v| *v /= divisor);
+        }
+        let fitted = self.fitted.as_ref();
+        if let Some(mean) = fitted.and_then(|f| f.mean.as_ref()) {
+            if self.centres_features() {
+                for pixel in values.chunks_exact_mut(channels) {
+                    pixel.iter_mut().zip(mean).for_each(|(v, m)| *v -= m);
+                }
+            }
+        }
+        if let Some(std) = fitted.and_then(|f| f.std.as_ref()) {
+            if self.featurewise_std_normalization {
+                for pixel in values.chunks_exact_mut(channels) {
+                    pixel
+                        .iter_mut()
+                        .zip(std)
+                        .for_each(|(v, s)| *v /= s + STD_EPSILON);
+                }
+            }
         }
     }
 
     /// Applies `params` to one image shaped `(height, width, channels)`,
-    /// with this generator's fill mode and `cval`. Deterministic; the
-    /// rescale factor is not applied (Keras applies it in a later step, as
-    /// [`flow`](Self::flow) does).
+    /// with this generator's fill mode and `cval`: the geometry, then the
+    /// channel shift and the brightness. Deterministic; the standardization
+    /// (rescale and centring) is not applied: Keras applies it in a later
+    /// step, [`standardize`](Self::standardize), as [`flow`](Self::flow)
+    /// does.
     ///
     /// # Examples
     ///
@@ -432,6 +713,18 @@ impl ImageDataGenerator {
         };
         let shape = [height, width, channels];
         warp(source, shape, params, self.fill_mode, self.cval, out);
+        adjust_values(params, out);
+    }
+}
+
+/// The channel shift and the brightness of `params`, applied to an image
+/// whose geometry is done.
+pub(super) fn adjust_values(params: &TransformParams, values: &mut [f32]) {
+    if let Some(intensity) = params.channel_shift_intensity {
+        intensity::shift_channels(values, intensity as f32);
+    }
+    if let Some(factor) = params.brightness {
+        intensity::brighten(values, factor as f32);
     }
 }
 

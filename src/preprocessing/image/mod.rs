@@ -2,8 +2,9 @@
 //! reproducible.
 //!
 //! An [`ImageDataGenerator`] holds the ranges of the random transforms
-//! (rotation, shifts, shear, zoom, flips), how to fill what comes in from
-//! outside the picture, and an optional rescale factor. It draws the
+//! (rotation, shifts, shear, zoom, flips, channel shift, brightness), how to
+//! fill what comes in from outside the picture, and the standardization of
+//! each image (rescale, sample- and feature-wise centring and scaling). It draws the
 //! [`TransformParams`] of an image from a random stream
 //! ([`random_transform`](ImageDataGenerator::random_transform)) and applies
 //! them without randomness
@@ -45,8 +46,10 @@
 //! `ty` from `height_shift_range` (times the height when below 1); a shear
 //! angle; two independent zoom factors `zx`, `zy` from the zoom range;
 //! then two draws for the flips, each taken with probability 1/2 when
-//! enabled. As in Keras, a draw is skipped when its range is 0 (for the
-//! zoom, `[1, 1]`); the two flip draws never are.
+//! enabled; a channel shift uniform in `[-channel_shift_range,
+//! channel_shift_range)`; a brightness factor from `brightness_range`. As
+//! in Keras, a draw is skipped when its range is 0 (for the zoom, `[1, 1]`;
+//! for the brightness, unset); the two flip draws never are.
 //!
 //! [`Flow`] draws the transform of image `i` in epoch `e` from
 //! [`stream(seed, Purpose::Augment, e, i)`](crate::random::stream), `i`
@@ -80,12 +83,15 @@
 //! - **Random numbers.** Keras re-seeds numpy's global generator before
 //!   each batch; kerust uses the streams above. The same seed therefore
 //!   does not give Keras' values, but gives the same values on every run.
-//! - **Not supported.** `featurewise_center`, `samplewise_center`,
-//!   `featurewise_std_normalization`, `samplewise_std_normalization`,
-//!   `zca_whitening`, `zca_epsilon`, `brightness_range`,
-//!   `channel_shift_range`, `preprocessing_function`, `validation_split`,
-//!   `dtype`, interpolation orders other than 1 and `channels_first`.
-//!   [`ImageDataGenerator::set`] refuses them by name.
+//! - **Brightness.** Keras brightens through an 8-bit picture, which
+//!   truncates every value to a whole number; kerust keeps the fractions
+//!   (see [`ImageDataGenerator::brightness_range`]).
+//! - **Feature-wise options without `fit`.** Keras warns and leaves the
+//!   images as they are; kerust's `flow` refuses with an error.
+//! - **Not supported.** `zca_whitening`, `zca_epsilon`,
+//!   `preprocessing_function`, `validation_split`, `dtype`, `fit`'s
+//!   `augment` and `rounds`, interpolation orders other than 1 and
+//!   `channels_first`. [`ImageDataGenerator::set`] refuses them by name.
 //!
 //! # Examples
 //!
@@ -117,6 +123,7 @@
 mod element;
 mod flow;
 mod generator;
+mod intensity;
 mod options;
 mod preview;
 mod warp;

@@ -87,21 +87,21 @@ const SUPPORTED: &[&str] = &[
     "vertical_flip",
     "fill_mode",
     "cval",
+    "channel_shift_range",
+    "brightness_range",
     "rescale",
+    "samplewise_center",
+    "samplewise_std_normalization",
+    "featurewise_center",
+    "featurewise_std_normalization",
     "interpolation_order",
     "data_format",
 ];
 
 /// Keras options that kerust does not implement.
 const UNSUPPORTED: &[&str] = &[
-    "featurewise_center",
-    "samplewise_center",
-    "featurewise_std_normalization",
-    "samplewise_std_normalization",
     "zca_whitening",
     "zca_epsilon",
-    "brightness_range",
-    "channel_shift_range",
     "preprocessing_function",
     "validation_split",
     "dtype",
@@ -162,14 +162,17 @@ impl ImageDataGenerator {
     /// pixel values), `shear_range`, `zoom_range` (a number or a pair),
     /// `horizontal_flip` and `vertical_flip` (a flag, or 0/1), `fill_mode`
     /// (`"nearest"`, `"constant"`, `"reflect"` or `"wrap"`), `cval`,
-    /// `rescale`; `interpolation_order` only as 1 and `data_format` only as
+    /// `channel_shift_range`, `brightness_range` (a pair), `rescale`, the
+    /// flags `samplewise_center`, `samplewise_std_normalization`,
+    /// `featurewise_center` and `featurewise_std_normalization`;
+    /// `interpolation_order` only as 1 and `data_format` only as
     /// `"channels_last"`, which is what kerust does.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] naming the option when it is unknown, is a
-    /// Keras option kerust does not implement (`brightness_range`,
-    /// `channel_shift_range`, `featurewise_center`, `zca_whitening`, ...),
+    /// Keras option kerust does not implement (`zca_whitening`,
+    /// `preprocessing_function`, ...),
     /// has a value of the wrong form, or fails
     /// [`validate`](Self::validate).
     pub fn set(mut self, name: &str, value: impl Into<OptionValue>) -> Result<Self> {
@@ -208,6 +211,26 @@ impl ImageDataGenerator {
             }
             ("cval", OptionValue::Number(v)) => self = self.cval(*v as f32),
             ("rescale", OptionValue::Number(v)) => self = self.rescale(*v as f32),
+            ("channel_shift_range", OptionValue::Number(v)) => self = self.channel_shift_range(*v),
+            ("brightness_range", OptionValue::Pair(lo, hi)) => {
+                self = self.brightness_range(*lo, *hi)
+            }
+            ("brightness_range", OptionValue::List(v)) if v.len() == 2 => {
+                self = self.brightness_range(v[0], v[1])
+            }
+            ("brightness_range", _) => return Err(wrong("a pair of factors, e.g. (0.8, 1.2)")),
+            ("samplewise_center", v) => {
+                self = self.samplewise_center(flag(v).ok_or_else(|| wrong("a flag"))?)
+            }
+            ("samplewise_std_normalization", v) => {
+                self = self.samplewise_std_normalization(flag(v).ok_or_else(|| wrong("a flag"))?)
+            }
+            ("featurewise_center", v) => {
+                self = self.featurewise_center(flag(v).ok_or_else(|| wrong("a flag"))?)
+            }
+            ("featurewise_std_normalization", v) => {
+                self = self.featurewise_std_normalization(flag(v).ok_or_else(|| wrong("a flag"))?)
+            }
             ("interpolation_order", OptionValue::Number(v)) if *v == 1.0 => {}
             ("interpolation_order", _) => {
                 return Err(wrong("1: kerust interpolates bilinearly only"))
@@ -218,9 +241,15 @@ impl ImageDataGenerator {
                     "\"channels_last\": images are (height, width, channels)",
                 ))
             }
-            ("rotation_range" | "shear_range" | "fill_mode" | "cval" | "rescale", _) => {
-                return Err(wrong("a number (a name for `fill_mode`)"))
-            }
+            (
+                "rotation_range"
+                | "shear_range"
+                | "fill_mode"
+                | "cval"
+                | "rescale"
+                | "channel_shift_range",
+                _,
+            ) => return Err(wrong("a number (a name for `fill_mode`)")),
             _ if UNSUPPORTED.contains(&name) => {
                 return Err(Error::invalid(
                     name,
@@ -292,20 +321,43 @@ mod tests {
             .fill_mode(FillMode::Reflect)
             .rescale((1.0f64 / 255.0) as f32);
         assert_eq!(from_names, built);
+
+        let intensities = ImageDataGenerator::from_options(&[
+            ("channel_shift_range", OptionValue::from(20.0)),
+            ("brightness_range", OptionValue::from(vec![0.5, 1.5])),
+            ("samplewise_center", OptionValue::Bool(true)),
+            ("samplewise_std_normalization", OptionValue::from(1.0)),
+            ("featurewise_center", OptionValue::Bool(true)),
+            ("featurewise_std_normalization", OptionValue::Bool(false)),
+        ])?;
+        let built = ImageDataGenerator::new()
+            .channel_shift_range(20.0)
+            .brightness_range(0.5, 1.5)
+            .samplewise_center(true)
+            .samplewise_std_normalization(true)
+            .featurewise_center(true);
+        assert_eq!(intensities, built);
         Ok(())
     }
 
     #[test]
     fn unknown_and_unsupported_names_are_refused_by_name() {
         let generator = ImageDataGenerator::new;
-        for name in [
-            "brightness_range",
-            "channel_shift_range",
-            "featurewise_center",
-            "rotaton",
-        ] {
+        for name in ["zca_whitening", "preprocessing_function", "rotaton"] {
             assert_eq!(invalid_name(generator().set(name, 1.0)), name);
         }
+        assert_eq!(
+            invalid_name(generator().set("brightness_range", 1.2)),
+            "brightness_range"
+        );
+        assert_eq!(
+            invalid_name(generator().set("brightness_range", (1.2, 0.8))),
+            "brightness_range"
+        );
+        assert_eq!(
+            invalid_name(generator().set("channel_shift_range", -1.0)),
+            "channel_shift_range"
+        );
         assert_eq!(
             invalid_name(generator().set("interpolation_order", 3)),
             "interpolation_order"

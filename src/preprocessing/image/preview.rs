@@ -17,12 +17,13 @@ impl ImageDataGenerator {
     /// row `r` shows image `r` of `x` (shaped `(N, height, width,
     /// channels)`), first as it is, then as a flow seeded with `seed` gives
     /// it in epochs 0, 1, ... (`columns - 1` of them). Values are those of
-    /// the batches, rescale included; cells are 2 pixels apart, the gaps
+    /// the batches, [standardized](Self::standardize) as they are; cells are 2 pixels apart, the gaps
     /// halfway between the smallest and the largest value.
     ///
     /// # Errors
     ///
-    /// As [`validate`](Self::validate); [`Error::ShapeMismatch`] when `x` is
+    /// As [`validate`](Self::validate) and
+    /// [`standardize`](Self::standardize); [`Error::ShapeMismatch`] when `x` is
     /// not of rank 4 with non-zero sizes; [`Error::EmptyData`] when it holds
     /// no image; [`Error::InvalidArgument`] when `rows` or `columns` is 0 or
     /// `rows` exceeds the number of images.
@@ -84,9 +85,7 @@ impl ImageDataGenerator {
                     self.random_transform((height, width), &mut rng)
                 };
                 let mut cell = self.apply_transform(image.view(), &params);
-                if let Some(factor) = self.rescale {
-                    cell.mapv_inplace(|v| v * factor);
-                }
+                self.standardize(cell.view_mut())?;
                 cells.push(cell);
             }
         }

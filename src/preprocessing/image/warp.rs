@@ -60,6 +60,11 @@ impl FillMode {
 ///   the rows; above 1 the content gets smaller, below 1 larger.
 /// - `flip_horizontal`, `flip_vertical`: mirror the columns or the rows,
 ///   after the affine part.
+/// - `channel_shift_intensity`: added to every value, which is then
+///   clipped to the range the image had (`None`: no shift).
+/// - `brightness`: a brightness factor, as Keras applies it through an
+///   8-bit picture (`None`: unchanged). See
+///   [`ImageDataGenerator::brightness_range`](super::ImageDataGenerator::brightness_range).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TransformParams {
@@ -79,6 +84,10 @@ pub struct TransformParams {
     pub flip_horizontal: bool,
     /// Whether to mirror the rows.
     pub flip_vertical: bool,
+    /// A shift of every value, clipped to the image's range.
+    pub channel_shift_intensity: Option<f64>,
+    /// A brightness factor.
+    pub brightness: Option<f64>,
 }
 
 impl Default for TransformParams {
@@ -92,6 +101,8 @@ impl Default for TransformParams {
             zy: 1.0,
             flip_horizontal: false,
             flip_vertical: false,
+            channel_shift_intensity: None,
+            brightness: None,
         }
     }
 }
@@ -99,7 +110,11 @@ impl Default for TransformParams {
 impl TransformParams {
     /// Whether the parameters leave every image unchanged.
     pub fn is_identity(&self) -> bool {
-        !self.has_affine_part() && !self.flip_horizontal && !self.flip_vertical
+        !self.has_affine_part()
+            && !self.flip_horizontal
+            && !self.flip_vertical
+            && self.channel_shift_intensity.is_none()
+            && self.brightness.is_none()
     }
 
     /// Whether Keras would build a transform matrix for these parameters.
@@ -1023,6 +1038,7 @@ mod tests {
                 zy,
                 flip_horizontal,
                 flip_vertical,
+                ..TransformParams::default()
             };
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             let (mut fast, mut full) = (vec![f32::NAN; bytes.len()], vec![f32::NAN; bytes.len()]);
