@@ -314,3 +314,32 @@ fn bad_value_ranges_are_refused_by_name() {
         }
     }
 }
+
+#[test]
+fn a_preprocessing_function_runs_on_every_image_before_rescale() -> kerust::Result<()> {
+    let (x, y) = digits(6);
+    // Inverts bytes, then rescale maps them to [0, 1].
+    let generator = ImageDataGenerator::new()
+        .preprocessing_function(|mut image| image.mapv_inplace(|v| 255.0 - v))
+        .rescale(1.0 / 255.0);
+    let mut flow = generator.flow(&x, &y, 6)?.shuffle(false);
+    flow.start_epoch(0)?;
+    let batch = flow.next_batch()?.expect("one batch");
+    let expected = x.mapv(|v| (255.0 - f32::from(v)) * (1.0 / 255.0));
+    assert_eq!(batch.x, expected.into_dyn());
+    assert_eq!(generator.clone(), generator);
+    assert_ne!(
+        generator,
+        ImageDataGenerator::new()
+            .preprocessing_function(|_| {})
+            .rescale(1.0 / 255.0)
+    );
+    let by_name = ImageDataGenerator::new()
+        .set("preprocessing_function", 1.0)
+        .err();
+    assert!(
+        matches!(&by_name, Some(Error::InvalidArgument { reason, .. }) if reason.contains("function")),
+        "{by_name:?}"
+    );
+    Ok(())
+}

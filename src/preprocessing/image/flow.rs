@@ -422,7 +422,7 @@ impl PassPlan {
             Store::U8(v) => warp(&v[range], data.image_shape, &params, fill, cval, out),
         }
         adjust_values(&params, out);
-        generator.standardize_slice(out, data.image_shape[2]);
+        generator.standardize_slice(out, data.image_shape);
     }
 }
 

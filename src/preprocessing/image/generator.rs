@@ -3,6 +3,9 @@
 
 use ndarray::{Array3, ArrayBase, ArrayView3, ArrayViewMut3, Data, Dimension};
 use rand::Rng;
+use std::fmt;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::element::Element;
@@ -71,6 +74,28 @@ pub struct ImageDataGenerator {
     featurewise_std_normalization: bool,
     /// Per-channel statistics found by [`fit`](ImageDataGenerator::fit).
     fitted: Option<FeatureStats>,
+    #[serde(skip)]
+    preprocessing: Option<Preprocessing>,
+}
+
+/// A function that changes one image's values in place.
+type ImageFunction = dyn Fn(ArrayViewMut3<'_, f32>) + Send + Sync;
+
+/// A function given to [`ImageDataGenerator::preprocessing_function`].
+#[derive(Clone)]
+struct Preprocessing(Arc<ImageFunction>);
+
+impl fmt::Debug for Preprocessing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<preprocessing function>")
+    }
+}
+
+/// Two generators are equal only if they hold the same function.
+impl PartialEq for Preprocessing {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// The per-channel mean and standard deviation of the images given to
@@ -178,6 +203,7 @@ impl ImageDataGenerator {
             featurewise_center: false,
             featurewise_std_normalization: false,
             fitted: None,
+            preprocessing: None,
         }
     }
 
@@ -294,6 +320,39 @@ impl ImageDataGenerator {
     /// of a [`flow`](Self::flow) gets; see [`standardize`](Self::standardize).
     pub fn rescale(mut self, factor: f32) -> Self {
         self.rescale = Some(factor);
+        self
+    }
+
+    /// A function applied to every image of a [`flow`](Self::flow) in
+    /// place, after its transform and before `rescale`, as Keras'
+    /// `preprocessing_function` (e.g. a model's own input scaling). It is
+    /// given one image shaped `(height, width, channels)` and may change
+    /// its values, not its shape. It runs on the flow's worker threads.
+    ///
+    /// A generator written with serde does not keep the function; two
+    /// generators compare equal only if they hold the same one (or none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kerust::preprocessing::image::ImageDataGenerator;
+    /// use ndarray::Array3;
+    ///
+    /// # fn main() -> kerust::Result<()> {
+    /// // Scale bytes to [-1, 1], as many pretrained models expect.
+    /// let augmenter = ImageDataGenerator::new()
+    ///     .preprocessing_function(|mut image| image.mapv_inplace(|v| v / 127.5 - 1.0));
+    /// let mut image = Array3::from_elem((2, 2, 1), 255.0f32);
+    /// augmenter.standardize(image.view_mut())?;
+    /// assert!(image.iter().all(|&v| v == 1.0));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn preprocessing_function<F>(mut self, function: F) -> Self
+    where
+        F: Fn(ArrayViewMut3<'_, f32>) + Send + Sync + 'static,
+    {
+        self.preprocessing = Some(Preprocessing(Arc::new(function)));
         self
     }
 
@@ -523,7 +582,9 @@ impl ImageDataGenerator {
 
     /// Standardizes one image shaped `(height, width, channels)` in place,
     /// as Keras' `standardize` and as [`flow`](Self::flow) does to every
-    /// image after its transform: the rescale factor, then each image's own
+    /// image after its transform: the
+    /// [`preprocessing_function`](Self::preprocessing_function), the
+    /// rescale factor, then each image's own
     /// centring and scaling (`samplewise_center`,
     /// `samplewise_std_normalization`), then each channel's from
     /// [`fit`](Self::fit) (`featurewise_center`,
@@ -536,16 +597,17 @@ impl ImageDataGenerator {
     /// [`fit`](Self::fit) has not computed its statistic, or computed it
     /// for another number of channels.
     pub fn standardize(&self, mut image: ArrayViewMut3<'_, f32>) -> Result<()> {
-        let channels = image.dim().2;
+        let (height, width, channels) = image.dim();
         self.check_fitted(channels)?;
+        let shape = [height, width, channels];
         match image.as_slice_mut() {
-            Some(values) => self.standardize_slice(values, channels),
+            Some(values) => self.standardize_slice(values, shape),
             None => {
                 let mut owned = image.to_owned();
                 let Some(values) = owned.as_slice_mut() else {
                     unreachable!("a new array is in standard layout");
                 };
-                self.standardize_slice(values, channels);
+                self.standardize_slice(values, shape);
                 image.assign(&owned);
             }
         }
@@ -603,7 +665,14 @@ impl ImageDataGenerator {
 
     /// [`standardize`](Self::standardize) on one image's values in
     /// row-major order, once [`check_fitted`](Self::check_fitted) passed.
-    pub(crate) fn standardize_slice(&self, values: &mut [f32], channels: usize) {
+    pub(crate) fn standardize_slice(&self, values: &mut [f32], shape: [usize; 3]) {
+        let [height, width, channels] = shape;
+        if let Some(Preprocessing(function)) = &self.preprocessing {
+            match ArrayViewMut3::from_shape((height, width, channels), &mut *values) {
+                Ok(image) => function(image),
+                Err(_) => unreachable!("an image's values fill its shape"),
+            }
+        }
         if let Some(factor) = self.rescale {
             values.iter_mut().for_each(|v| *v *= factor);
         }

@@ -88,8 +88,11 @@
 //!   (see [`ImageDataGenerator::brightness_range`]).
 //! - **Feature-wise options without `fit`.** Keras warns and leaves the
 //!   images as they are; kerust's `flow` refuses with an error.
+//! - **`preprocessing_function`** changes an image in place, where Keras'
+//!   returns a new one; by name, [`ImageDataGenerator::set`] refuses it,
+//!   since it takes a function.
 //! - **Not supported.** `zca_whitening`, `zca_epsilon`,
-//!   `preprocessing_function`, `validation_split`, `dtype`, `fit`'s
+//!   `validation_split`, `dtype`, `fit`'s
 //!   `augment` and `rounds`, interpolation orders other than 1 and
 //!   `channels_first`. [`ImageDataGenerator::set`] refuses them by name.
 //!

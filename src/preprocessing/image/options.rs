@@ -99,13 +99,7 @@ const SUPPORTED: &[&str] = &[
 ];
 
 /// Keras options that kerust does not implement.
-const UNSUPPORTED: &[&str] = &[
-    "zca_whitening",
-    "zca_epsilon",
-    "preprocessing_function",
-    "validation_split",
-    "dtype",
-];
+const UNSUPPORTED: &[&str] = &["zca_whitening", "zca_epsilon", "validation_split", "dtype"];
 
 impl ImageDataGenerator {
     /// A generator from Keras option names and values, e.g.
@@ -172,7 +166,9 @@ impl ImageDataGenerator {
     ///
     /// [`Error::InvalidArgument`] naming the option when it is unknown, is a
     /// Keras option kerust does not implement (`zca_whitening`,
-    /// `preprocessing_function`, ...),
+    /// `validation_split`, ...), or `preprocessing_function`, which takes a
+    /// function (see
+    /// [`preprocessing_function`](ImageDataGenerator::preprocessing_function)),
     /// has a value of the wrong form, or fails
     /// [`validate`](Self::validate).
     pub fn set(mut self, name: &str, value: impl Into<OptionValue>) -> Result<Self> {
@@ -250,6 +246,13 @@ impl ImageDataGenerator {
                 | "channel_shift_range",
                 _,
             ) => return Err(wrong("a number (a name for `fill_mode`)")),
+            ("preprocessing_function", _) => {
+                return Err(Error::invalid(
+                    name,
+                    &value,
+                    "takes a function: use `ImageDataGenerator::preprocessing_function`",
+                ))
+            }
             _ if UNSUPPORTED.contains(&name) => {
                 return Err(Error::invalid(
                     name,
@@ -343,7 +346,7 @@ mod tests {
     #[test]
     fn unknown_and_unsupported_names_are_refused_by_name() {
         let generator = ImageDataGenerator::new;
-        for name in ["zca_whitening", "preprocessing_function", "rotaton"] {
+        for name in ["zca_whitening", "validation_split", "rotaton"] {
             assert_eq!(invalid_name(generator().set(name, 1.0)), name);
         }
         assert_eq!(
