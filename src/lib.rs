@@ -87,8 +87,8 @@ pub use serde_json;
 pub mod prelude {
     pub use crate::activations::Activation;
     pub use crate::callbacks::{
-        Callback, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, Logs, Mode,
-        ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
+        BackupAndRestore, Callback, CsvLogger, EarlyStopping, LambdaCallback,
+        LearningRateScheduler, Logs, Mode, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
     };
     pub use crate::layers::{
         Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, Padding, ReLU, Softmax,

@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex};
 
 use kerust::callbacks::{
-    CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, Mode, ReduceLROnPlateau,
-    TerminateOnNaN, TrainParams,
+    BackupAndRestore, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, Mode,
+    ReduceLROnPlateau, TerminateOnNaN, TrainParams,
 };
 use kerust::prelude::*;
 use ndarray::{Array1, Array2, ArrayD, Axis};
@@ -907,4 +907,214 @@ fn callbacks_of_one_event_run_in_the_order_given() {
         "b:train_end",
     ];
     assert_eq!(*events.lock().unwrap(), expected);
+}
+
+// ---------------------------------------------------------------------------
+// BackupAndRestore
+
+/// Fails at the end of epoch `.0`, as a run whose machine goes down.
+struct Crash(usize);
+
+impl Callback for Crash {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        _: &mut Sequential,
+        _: &mut Logs,
+    ) -> kerust::Result<()> {
+        if epoch == self.0 {
+            return Err(kerust::Error::invalid(
+                "run",
+                epoch,
+                "interrupted on purpose",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Images of a bar, upright (class 0) or lying (class 1), 8x8.
+fn bars(samples: usize) -> (ndarray::Array4<f32>, Array1<f32>) {
+    let y = Array1::from_shape_fn(samples, |i| (i % 2) as f32);
+    let x = ndarray::Array4::from_shape_fn((samples, 8, 8, 1), |(i, r, c, _)| {
+        let at = 2 + (i / 2) % 4;
+        let on = if i % 2 == 0 { c == at } else { r == at };
+        f32::from(on)
+    });
+    (x, y)
+}
+
+/// A model with dropout, trained by Adam: every source of randomness and
+/// of optimizer state that a resumed run must get back.
+fn bar_model() -> Sequential {
+    let mut model = Sequential::new()
+        .input_shape([8, 8, 1])
+        .seed(11)
+        .add(Flatten::new())
+        .add(Dense::new(16).activation(Activation::Relu))
+        .add(Dropout::new(0.25))
+        .add(Dense::new(2).activation(Activation::Softmax));
+    model
+        .compile(
+            Adam::new().learning_rate(0.01),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    model
+}
+
+#[test]
+fn a_run_resumed_from_its_backup_ends_with_the_bits_of_an_uninterrupted_one() -> kerust::Result<()>
+{
+    let (x, y) = bars(40);
+    let augmenter = kerust::preprocessing::image::ImageDataGenerator::new()
+        .rotation_range(10.0)
+        .width_shift_range(0.1);
+    let flow = || augmenter.flow(&x, &y, 8).map(|f| f.seed(5));
+    let options = || quiet().epochs(5);
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let backup_dir = folder.path().join("backup");
+
+    let mut whole = bar_model();
+    let uninterrupted = whole.fit(flow()?, options())?;
+
+    let mut first = bar_model();
+    let crashed = first.fit(
+        flow()?,
+        options()
+            .callback(BackupAndRestore::new(&backup_dir))
+            .callback(Crash(1)),
+    );
+    assert!(crashed.is_err());
+    assert!(backup_dir.join("latest.safetensors").is_file());
+
+    let mut second = bar_model();
+    let mut backup = BackupAndRestore::new(&backup_dir);
+    let resumed = second.fit(flow()?, options().callback(&mut backup))?;
+    assert_eq!(backup.restored_epoch(), Some(2));
+    assert_eq!(resumed.epochs(), [2, 3, 4]);
+    assert_eq!(second.get_weights(), whole.get_weights());
+    assert_eq!(
+        second.optimizer().map(|o| o.state()),
+        whole.optimizer().map(|o| o.state())
+    );
+    assert_eq!(
+        resumed.get("loss").unwrap(),
+        &uninterrupted.get("loss").unwrap()[2..]
+    );
+    // Training ended normally: the backup and its folder are gone.
+    assert!(!backup_dir.exists());
+    Ok(())
+}
+
+#[test]
+fn a_backup_of_another_model_is_refused_and_changes_nothing() -> kerust::Result<()> {
+    let (x, y) = toy(16);
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let dir = folder.path().join("b");
+    let mut trained = classifier(0.1);
+    trained.fit(
+        (&x, &y),
+        quiet()
+            .epochs(2)
+            .callback(BackupAndRestore::new(&dir).delete_checkpoint(false)),
+    )?;
+    assert!(dir.join("latest.safetensors").is_file(), "kept when asked");
+
+    // Other layer sizes: a weight of another shape.
+    let mut other = Sequential::new()
+        .input_shape([2])
+        .seed(7)
+        .add(Dense::new(4).activation(Activation::Relu))
+        .add(Dense::new(2).activation(Activation::Softmax));
+    other.compile(
+        Sgd::new().learning_rate(0.1),
+        SparseCategoricalCrossentropy::new(),
+        ["accuracy"],
+    )?;
+    other.build()?;
+    let before = other.get_weights();
+    let err = other
+        .fit(
+            (&x, &y),
+            quiet().epochs(3).callback(BackupAndRestore::new(&dir)),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("latest.safetensors") && err.contains("shape"),
+        "{err}"
+    );
+    assert_eq!(other.get_weights(), before);
+
+    // The same layers with another optimizer kind.
+    let mut adam = Sequential::new()
+        .input_shape([2])
+        .seed(7)
+        .add(Dense::new(8).activation(Activation::Relu))
+        .add(Dense::new(2).activation(Activation::Softmax));
+    adam.compile(
+        Adam::new(),
+        SparseCategoricalCrossentropy::new(),
+        ["accuracy"],
+    )?;
+    let err = adam
+        .fit(
+            (&x, &y),
+            quiet().epochs(3).callback(BackupAndRestore::new(&dir)),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("sgd") && err.contains("adam"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_backup_restores_the_learning_rate_and_a_finished_run_trains_no_more() -> kerust::Result<()> {
+    let (x, y) = toy(16);
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let dir = folder.path().join("lr");
+    let mut model = classifier(0.1);
+    let halve = LearningRateScheduler::new(|epoch, lr| if epoch == 1 { lr * 0.5 } else { lr });
+    model.fit(
+        (&x, &y),
+        quiet()
+            .epochs(3)
+            .callback(halve)
+            .callback(BackupAndRestore::new(&dir).delete_checkpoint(false)),
+    )?;
+    let mut again = classifier(0.1);
+    let history = again.fit(
+        (&x, &y),
+        quiet().epochs(3).callback(BackupAndRestore::new(&dir)),
+    )?;
+    assert!(history.epochs().is_empty(), "all 3 epochs were done");
+    assert_eq!(again.optimizer().map(|o| o.learning_rate()), Some(0.05));
+    assert_eq!(again.get_weights(), model.get_weights());
+    assert!(!dir.exists());
+    Ok(())
+}
+
+#[test]
+fn a_backup_folder_that_cannot_be_made_is_an_error_naming_it() {
+    let (x, y) = toy(8);
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let blocker = folder.path().join("file");
+    std::fs::write(&blocker, b"not a folder").expect("writable");
+    let mut model = classifier(0.1);
+    let err = model
+        .fit(
+            (&x, &y),
+            quiet()
+                .epochs(1)
+                .callback(BackupAndRestore::new(blocker.join("backup"))),
+        )
+        .err();
+    match err {
+        Some(kerust::Error::Io { path, .. }) => assert!(path.ends_with("file/backup")),
+        other => panic!("expected an I/O error naming the folder, got {other:?}"),
+    }
 }

@@ -73,6 +73,7 @@
 //! # }
 //! ```
 
+mod backup_and_restore;
 mod csv_logger;
 mod early_stopping;
 mod lambda;
@@ -84,6 +85,7 @@ mod progress;
 mod reduce_lr_on_plateau;
 mod terminate_on_nan;
 
+pub use backup_and_restore::BackupAndRestore;
 pub use csv_logger::CsvLogger;
 pub use early_stopping::EarlyStopping;
 pub use lambda::LambdaCallback;
@@ -132,6 +134,15 @@ pub trait Callback: Send {
     fn on_train_begin(&mut self, model: &mut Sequential, logs: &Logs) -> Result<()> {
         let _ = (model, logs);
         Ok(())
+    }
+
+    /// The epoch `fit` should start at instead of `initial_epoch`, asked
+    /// once after `on_train_begin`: a callback that restored a backup of a
+    /// run done up to epoch `e` returns `Some(e)` (see
+    /// [`BackupAndRestore`]). `fit` starts at the latest epoch any callback
+    /// gives, and never before `initial_epoch`. By default `None`.
+    fn resume_epoch(&self) -> Option<usize> {
+        None
     }
 
     /// Called once after the last epoch, also after an early stop.
@@ -214,6 +225,10 @@ impl<C: Callback + ?Sized> Callback for &mut C {
 
     fn on_train_begin(&mut self, model: &mut Sequential, logs: &Logs) -> Result<()> {
         (**self).on_train_begin(model, logs)
+    }
+
+    fn resume_epoch(&self) -> Option<usize> {
+        (**self).resume_epoch()
     }
 
     fn on_train_end(&mut self, model: &mut Sequential, logs: &Logs) -> Result<()> {

@@ -100,7 +100,11 @@ impl Sequential {
         for c in callbacks.iter_mut() {
             c.on_train_begin(self, &logs)?;
         }
-        for epoch in options.initial_epoch..options.epochs {
+        let first = callbacks
+            .iter()
+            .filter_map(|c| c.resume_epoch())
+            .fold(options.initial_epoch, usize::max);
+        for epoch in first..options.epochs {
             for c in callbacks.iter_mut() {
                 c.on_epoch_begin(epoch, self, &logs)?;
             }

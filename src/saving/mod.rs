@@ -124,7 +124,8 @@ mod registry;
 
 pub use compile::{loss_from_config, optimizer_from_config};
 pub use model::{
-    load_checkpoint, load_checkpoint_with, load_model, load_model_with, save_checkpoint,
+    load_checkpoint, load_checkpoint_with, load_model, load_model_with, restore_checkpoint,
+    save_checkpoint,
 };
 pub use registry::{LayerMaker, LayerRegistry};
 

@@ -308,6 +308,106 @@ pub fn load_checkpoint_with(
     Ok((model, epoch))
 }
 
+/// Restores a checkpoint written by [`save_checkpoint`] into `model`, which
+/// must have the checkpoint's layers (by name and weight shape) and be
+/// compiled with an optimizer of the same kind: its weights, its
+/// optimizer's state and learning rate become the checkpoint's, and the
+/// number of epochs the checkpoint had completed is returned. Unlike
+/// [`load_checkpoint`], no model is made, so layers of any crate work
+/// without a registry;
+/// [`BackupAndRestore`](crate::callbacks::BackupAndRestore) resumes with it.
+///
+/// # Errors
+///
+/// [`Error::NotCompiled`] for a model not compiled yet,
+/// [`Error::NotBuilt`] for one that cannot be built (no input shape),
+/// [`Error::Io`] when
+/// the file cannot be read, and [`Error::Format`] naming the file for a
+/// damaged file, one without an `epoch` or without optimizer state, a
+/// weight the file lacks or holds in another shape, or an optimizer of
+/// another kind. The model is unchanged after an error.
+///
+/// # Examples
+///
+/// ```
+/// use kerust::prelude::*;
+/// use kerust::saving::{restore_checkpoint, save_checkpoint};
+/// use ndarray::array;
+///
+/// # fn main() -> kerust::Result<()> {
+/// let x = array![[-1.0_f32], [1.0]];
+/// let y = array![0.0_f32, 1.0];
+/// let model = || -> kerust::Result<Sequential> {
+///     let mut model = Sequential::new()
+///         .input_shape([1])
+///         .seed(3)
+///         .add(Dense::new(2).activation(Activation::Softmax));
+///     model.compile(Adam::new(), SparseCategoricalCrossentropy::new(), ["accuracy"])?;
+///     Ok(model)
+/// };
+/// let quiet = || FitOptions::new().verbose(Verbosity::Silent);
+/// let mut trained = model()?;
+/// trained.fit((&x, &y), quiet().epochs(2))?;
+/// let path = std::env::temp_dir().join(format!("kerust-restore-{}.safetensors", std::process::id()));
+/// save_checkpoint(&trained, &path, 2)?;
+///
+/// let mut fresh = model()?;
+/// assert_eq!(restore_checkpoint(&mut fresh, &path)?, 2);
+/// assert_eq!(fresh.get_weights(), trained.get_weights());
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(())
+/// # }
+/// ```
+pub fn restore_checkpoint(model: &mut Sequential, path: impl AsRef<Path>) -> Result<usize> {
+    let file = SavedFile::read(path.as_ref())?;
+    file.check_format()?;
+    let Some(current) = model.optimizer().map(|o| o.name().to_string()) else {
+        return Err(Error::NotCompiled {
+            call: "restore_checkpoint".into(),
+        });
+    };
+    let epoch_text = file.optional(KEY_EPOCH).ok_or_else(|| {
+        file.error(format!(
+            "the metadata has no `{KEY_EPOCH}`: a model file, not a checkpoint"
+        ))
+    })?;
+    let epoch: usize = epoch_text.parse().map_err(|_| {
+        file.error(format!(
+            "`{KEY_EPOCH}` is \"{epoch_text}\", expected a whole number"
+        ))
+    })?;
+    let compile: CompileConfig = serde_json::from_str(file.require(KEY_COMPILE)?)
+        .map_err(|e| file.error(format!("`{KEY_COMPILE}` is not a compile config: {e}")))?;
+    let saved = optimizer_from_config(&compile.optimizer)
+        .map_err(|e| file.error(format!("the saved optimizer cannot be made: {e}")))?;
+    if saved.name() != current {
+        return Err(file.error(format!(
+            "it holds the state of a `{}` optimizer, the model is compiled with `{current}`",
+            saved.name()
+        )));
+    }
+    if !model.is_built() {
+        model.build()?;
+    }
+    let weights = matching_weights(&file, model)?;
+    let state = optimizer_state(&file, model)?;
+    if let Some(optimizer) = model.optimizer_mut() {
+        optimizer
+            .load_state(&state)
+            .map_err(|e| file.error(format!("the optimizer state does not fit: {e}")))?;
+        optimizer.set_learning_rate(saved.learning_rate());
+    }
+    model
+        .set_weights(&weights)
+        .map_err(|e| file.error(format!("the weights do not fit the model: {e}")))?;
+    log::debug!(
+        "restored `{}` from {} after epoch {epoch}",
+        model.model_name(),
+        path.as_ref().display()
+    );
+    Ok(epoch)
+}
+
 /// Writes `model`, with `epoch` for a checkpoint.
 fn write_model(model: &Sequential, path: &Path, epoch: Option<usize>) -> Result<()> {
     check_savable(model)?;
