@@ -338,7 +338,7 @@ pub fn save_grey_png(path: impl AsRef<Path>, image: &Array2<f32>) -> Result<()> 
 }
 
 /// Reads, identifies and decodes a picture within the limits.
-fn decode(path: &Path) -> Result<DynamicImage> {
+pub(crate) fn decode(path: &Path) -> Result<DynamicImage> {
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
@@ -485,7 +485,7 @@ fn grey_levels(picture: DynamicImage) -> Vec<f32> {
 
 /// Rec. 601 grey of a colour in [0, 255] with opacity `alpha` in [0, 1],
 /// composited over white.
-fn grey_over_white(rgb: [f32; 3], alpha: f32) -> f32 {
+pub(crate) fn grey_over_white(rgb: [f32; 3], alpha: f32) -> f32 {
     let [r, g, b] = rgb.map(|c| c * alpha + 255.0 * (1.0 - alpha));
     (r * 299.0 + g * 587.0 + b * 114.0) / 1000.0
 }
