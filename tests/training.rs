@@ -834,3 +834,62 @@ fn unfreezing_resumes_training_and_the_flag_is_saved() {
     );
     assert_eq!(m.is_trainable("conv"), None);
 }
+
+#[test]
+fn a_layer_pushed_on_a_trained_model_leaves_the_trained_weights_as_they_are() -> kerust::Result<()>
+{
+    let x =
+        ndarray::Array2::from_shape_fn((32, 3), |(i, j)| ((i * 7 + j * 5) % 11) as f32 / 5.0 - 1.0);
+    let y = ndarray::Array1::from_shape_fn(32, |i| f32::from(x[[i, 0]] > x[[i, 1]]));
+    let mut model = Sequential::new()
+        .seed(4)
+        .add(Dense::new(6).activation(Activation::Relu))
+        .add(Dense::new(2).activation(Activation::Softmax));
+    model.compile(
+        Adam::new().learning_rate(0.05),
+        SparseCategoricalCrossentropy::new(),
+        ["accuracy"],
+    )?;
+    model.fit(
+        (&x, &y),
+        FitOptions::new().epochs(3).verbose(Verbosity::Silent),
+    )?;
+    let trained = model.get_weights();
+
+    // Replace the head, freeze the body, train again.
+    let head = model.pop().expect("a head");
+    assert_eq!(head.class_name(), "Dense");
+    assert!(
+        !model.is_compiled(),
+        "the optimizer's state went with the old stack"
+    );
+    assert!(model.is_built(), "the body keeps its weights");
+    model.push(Box::new(Dense::new(3).activation(Activation::Softmax)));
+    assert!(!model.is_built());
+    model.set_trainable("dense", false)?;
+    model.compile(
+        Adam::new(),
+        SparseCategoricalCrossentropy::new(),
+        ["accuracy"],
+    )?;
+    assert_eq!(
+        model.get_weights()[..2],
+        trained[..2],
+        "building made the new head only"
+    );
+    model.fit(
+        (&x, &y),
+        FitOptions::new().epochs(2).verbose(Verbosity::Silent),
+    )?;
+    assert_eq!(model.get_weights()[..2], trained[..2], "frozen body");
+    assert_eq!(model.output_shape()?, [3]);
+
+    // Data of another width cannot rebuild the trained body behind its back.
+    let wide = ndarray::Array2::<f32>::zeros((4, 5));
+    model.push(Box::new(Dense::new(2)));
+    let err = model.predict(&wide).err();
+    assert!(matches!(err, Some(Error::ShapeMismatch { .. })), "{err:?}");
+    assert_eq!(model.get_weights()[..2], trained[..2]);
+    assert!(Sequential::new().pop().is_none());
+    Ok(())
+}

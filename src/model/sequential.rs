@@ -100,6 +100,10 @@ impl Sequential {
     }
 
     /// Adds a boxed layer on top; see [`add`](Sequential::add).
+    ///
+    /// On a built model (trained, or loaded from a file) the layers below
+    /// keep their weights: the next build makes the new layer's only, as
+    /// when a new head is put on a trained model.
     pub fn push(&mut self, mut layer: Box<dyn Layer>) {
         if layer.name().is_empty() {
             let base = snake_case(layer.class_name());
@@ -114,7 +118,45 @@ impl Sequential {
         }
         self.layers.push(layer);
         self.trainable.push(true);
-        self.shapes.clear();
+    }
+
+    /// Removes the top layer and gives it back, as Keras' `pop`; `None`
+    /// for a model without layers. The layers below keep their weights.
+    ///
+    /// The model is no longer compiled (the optimizer's state belonged to
+    /// the weights of the whole stack): compile it again before training,
+    /// as after any change of its layers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kerust::prelude::*;
+    ///
+    /// # fn main() -> kerust::Result<()> {
+    /// let mut model = Sequential::new()
+    ///     .input_shape([4])
+    ///     .add(Dense::new(8).activation(Activation::Relu))
+    ///     .add(Dense::new(3).activation(Activation::Softmax));
+    /// model.build()?;
+    /// let body = model.get_weights()[0].clone();
+    ///
+    /// // A new head for two classes on the same body.
+    /// let head = model.pop().expect("a top layer");
+    /// assert_eq!(head.name(), "dense_1");
+    /// model.push(Box::new(Dense::new(2).activation(Activation::Softmax).name("head")));
+    /// model.compile(Adam::new(), SparseCategoricalCrossentropy::new(), ["accuracy"])?;
+    /// assert_eq!(model.output_shape()?, [2]);
+    /// assert_eq!(model.get_weights()[0], body);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pop(&mut self) -> Option<Box<dyn Layer>> {
+        let layer = self.layers.pop()?;
+        self.trainable.pop();
+        self.shapes.truncate(self.layers.len());
+        self.compiled = None;
+        self.buffers = Buffers::default();
+        Some(layer)
     }
 
     /// Freezes (`false`) or unfreezes (`true`) the weights of the layer
@@ -249,11 +291,14 @@ impl Sequential {
         self.build_for(&shape, None)
     }
 
-    /// Builds for samples of `shape` unless already built for it. `rows`,
-    /// the number of samples given, only shows in the error for a shape the
+    /// Builds for samples of `shape` unless already built for it. Layers
+    /// already built for it keep their weights, so after
+    /// [`push`](Sequential::push) only the new layers are made. `rows`, the
+    /// number of samples given, only shows in the error for a shape the
     /// model was not built for.
     pub(crate) fn build_for(&mut self, shape: &[usize], rows: Option<usize>) -> Result<()> {
-        if self.is_built() && self.input_shape.as_deref() == Some(shape) {
+        let same_input = self.input_shape.as_deref() == Some(shape);
+        if self.is_built() && same_input {
             return Ok(());
         }
         if self.layers.is_empty() {
@@ -264,7 +309,9 @@ impl Sequential {
             ));
         }
         if let Some(given) = &self.input_shape {
-            if self.is_built() && given.as_slice() != shape {
+            // Built layers are not made again for another input: that would
+            // throw away their weights.
+            if !self.shapes.is_empty() && given.as_slice() != shape {
                 let full = rows.map(|rows| [&[rows][..], shape].concat());
                 let mut got = full
                     .as_deref()
@@ -282,9 +329,12 @@ impl Sequential {
                 });
             }
         }
-        let mut shapes = Vec::with_capacity(self.layers.len());
-        let mut current = shape.to_vec();
-        for (i, layer) in self.layers.iter_mut().enumerate() {
+        // The layers built for this input (all but those pushed since) stay
+        // as they are; the others are built on top of them.
+        let kept = if same_input { self.shapes.len() } else { 0 };
+        let mut shapes = self.shapes[..kept].to_vec();
+        let mut current = shapes.last().cloned().unwrap_or_else(|| shape.to_vec());
+        for (i, layer) in self.layers.iter_mut().enumerate().skip(kept) {
             let mut rng = stream(self.seed, Purpose::Init, 0, i as u64);
             current = layer.build(&current, &mut rng)?;
             shapes.push(current.clone());
