@@ -448,38 +448,65 @@ fn decode_error(path: &Path, format: ImageFormat, error: ImageError) -> Error {
 
 /// The grey level of every pixel, row by row, as [`load_grey`] describes.
 fn grey_levels(picture: DynamicImage) -> Vec<f32> {
+    let (colours, whole) = colour_levels(picture);
+    colours
+        .into_iter()
+        .map(|(rgb, alpha)| {
+            let grey = grey_over_white(rgb, alpha);
+            if whole {
+                grey.round()
+            } else {
+                grey
+            }
+        })
+        .collect()
+}
+
+/// Every pixel's colour in [0, 255] and opacity in [0, 1], row by row, and
+/// whether the picture has 8-bit samples (whole levels): 16-bit samples are
+/// brought to the 8-bit range, floating-point ones (in [0, 1] by the image
+/// crate's convention) clipped and scaled.
+pub(crate) fn colour_levels(picture: DynamicImage) -> (Vec<([f32; 3], f32)>, bool) {
     match picture {
         DynamicImage::ImageLuma8(_)
         | DynamicImage::ImageLumaA8(_)
         | DynamicImage::ImageRgb8(_)
-        | DynamicImage::ImageRgba8(_) => picture
-            .into_rgba8()
-            .pixels()
-            .map(|p| {
-                let [r, g, b, a] = p.0.map(f32::from);
-                grey_over_white([r, g, b], a / 255.0).round()
-            })
-            .collect(),
+        | DynamicImage::ImageRgba8(_) => {
+            let levels = picture
+                .into_rgba8()
+                .pixels()
+                .map(|p| {
+                    let [r, g, b, a] = p.0.map(f32::from);
+                    ([r, g, b], a / 255.0)
+                })
+                .collect();
+            (levels, true)
+        }
         DynamicImage::ImageLuma16(_)
         | DynamicImage::ImageLumaA16(_)
         | DynamicImage::ImageRgb16(_)
-        | DynamicImage::ImageRgba16(_) => picture
-            .into_rgba16()
-            .pixels()
-            .map(|p| {
-                let [r, g, b, a] = p.0.map(|v| f32::from(v) / 257.0);
-                grey_over_white([r, g, b], a / 255.0)
-            })
-            .collect(),
-        // Floating-point pictures, in [0, 1] by the image crate's convention.
-        _ => picture
-            .into_rgba32f()
-            .pixels()
-            .map(|p| {
-                let [r, g, b, a] = p.0.map(|v| v.clamp(0.0, 1.0));
-                grey_over_white([r * 255.0, g * 255.0, b * 255.0], a)
-            })
-            .collect(),
+        | DynamicImage::ImageRgba16(_) => {
+            let levels = picture
+                .into_rgba16()
+                .pixels()
+                .map(|p| {
+                    let [r, g, b, a] = p.0.map(|v| f32::from(v) / 257.0);
+                    ([r, g, b], a / 255.0)
+                })
+                .collect();
+            (levels, false)
+        }
+        _ => {
+            let levels = picture
+                .into_rgba32f()
+                .pixels()
+                .map(|p| {
+                    let [r, g, b, a] = p.0.map(|v| v.clamp(0.0, 1.0));
+                    ([r * 255.0, g * 255.0, b * 255.0], a)
+                })
+                .collect();
+            (levels, false)
+        }
     }
 }
 

@@ -36,7 +36,7 @@ use image::DynamicImage;
 use ndarray::{Array1, Array2, Array4, ArrayD};
 use rand::seq::SliceRandom;
 
-use super::digits::{decode, grey_over_white};
+use super::digits::{colour_levels, decode, grey_over_white};
 use crate::random::{stream, Purpose};
 use crate::{Error, Result};
 
@@ -465,39 +465,9 @@ fn keep_subset(
 fn pixels(picture: DynamicImage, mode: ColorMode) -> (Vec<f32>, usize, usize) {
     let (rows, cols) = (picture.height() as usize, picture.width() as usize);
     // Grey levels of 8-bit pictures are whole numbers, as Pillow's.
-    let whole = matches!(
-        picture,
-        DynamicImage::ImageLuma8(_)
-            | DynamicImage::ImageLumaA8(_)
-            | DynamicImage::ImageRgb8(_)
-            | DynamicImage::ImageRgba8(_)
-    );
-    let rgba: Vec<[f32; 4]> = match picture {
-        DynamicImage::ImageLuma8(_)
-        | DynamicImage::ImageLumaA8(_)
-        | DynamicImage::ImageRgb8(_)
-        | DynamicImage::ImageRgba8(_) => picture
-            .into_rgba8()
-            .pixels()
-            .map(|p| p.0.map(f32::from))
-            .collect(),
-        DynamicImage::ImageLuma16(_)
-        | DynamicImage::ImageLumaA16(_)
-        | DynamicImage::ImageRgb16(_)
-        | DynamicImage::ImageRgba16(_) => picture
-            .into_rgba16()
-            .pixels()
-            .map(|p| p.0.map(|v| f32::from(v) / 257.0))
-            .collect(),
-        _ => picture
-            .into_rgba32f()
-            .pixels()
-            .map(|p| p.0.map(|v| v.clamp(0.0, 1.0) * 255.0))
-            .collect(),
-    };
-    let mut values = Vec::with_capacity(rgba.len() * mode.channels());
-    for [r, g, b, a] in rgba {
-        let alpha = a / 255.0;
+    let (colours, whole) = colour_levels(picture);
+    let mut values = Vec::with_capacity(colours.len() * mode.channels());
+    for ([r, g, b], alpha) in colours {
         let over_white = |c: f32| c * alpha + 255.0 * (1.0 - alpha);
         match mode {
             ColorMode::Grayscale => {
@@ -505,7 +475,10 @@ fn pixels(picture: DynamicImage, mode: ColorMode) -> (Vec<f32>, usize, usize) {
                 values.push(if whole { grey.round() } else { grey });
             }
             ColorMode::Rgb => values.extend([over_white(r), over_white(g), over_white(b)]),
-            ColorMode::Rgba => values.extend([r, g, b, a]),
+            ColorMode::Rgba => {
+                let opacity = alpha * 255.0;
+                values.extend([r, g, b, if whole { opacity.round() } else { opacity }]);
+            }
         }
     }
     (values, rows, cols)
