@@ -496,6 +496,35 @@ mod tests {
         }
     }
 
+    /// AMSGrad's step divides by the largest `v`: after a large gradient
+    /// and then small ones, `v_hat` stays at its peak while `v` decays, and
+    /// a state with `v_hat` loads only into Adam with AMSGrad.
+    #[test]
+    fn amsgrad_keeps_the_largest_second_moment_and_its_state() {
+        let mut adam = Adam::new().amsgrad(true);
+        let mut w = [0.0_f32];
+        for g in [10.0, 0.1, 0.1] {
+            adam.begin_step();
+            adam.update(0, &mut w, &[g]);
+        }
+        let state = adam.state();
+        let (v, v_hat) = (state.slots[1].2[0], state.slots[2].2[0]);
+        assert_eq!(state.slots[2].0, "v_hat");
+        // The first step's v: 100 * (1 - beta_2), in float32.
+        assert_eq!(v_hat, 100.0_f32 * (1.0 - 0.999_f64) as f32);
+        assert!(v < v_hat, "{v} < {v_hat}");
+
+        let mut again = Adam::new().amsgrad(true);
+        again.load_state(&state).unwrap();
+        assert_eq!(again.state(), state);
+        let err = Adam::new().load_state(&state).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("v_hat") && err.contains("only `m` and `v`"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn tiny_is_two_to_the_minus_100() {
         assert_eq!(TINY, 2.0_f32.powi(-100));

@@ -278,6 +278,11 @@ macro_rules! base_options {
             /// clipnorm))`. At most one of `clipnorm`, `clipvalue` and
             /// `global_clipnorm` may be set.
             ///
+            /// The norm adds the squares in order, in float32. Keras on JAX
+            /// adds those of a weight of more than about 16 numbers in
+            /// another order, so for such a weight the clipped gradient can
+            /// differ from Keras' in its last bit or two.
+            ///
             /// # Examples
             ///
             /// ```
@@ -307,7 +312,8 @@ macro_rules! base_options {
             /// `global_clipnorm` (default none). The model shows the
             /// optimizer every gradient of a step before the first update
             /// (see [`Optimizer::observe_gradient`]). At most one of
-            /// `clipnorm`, `clipvalue` and `global_clipnorm` may be set.
+            /// `clipnorm`, `clipvalue` and `global_clipnorm` may be set. The
+            /// norm is summed as [`clipnorm`](Self::clipnorm)'s is.
             ///
             /// [`Optimizer::observe_gradient`]: crate::optimizers::Optimizer::observe_gradient
             pub fn global_clipnorm(mut self, global_clipnorm: f64) -> Self {

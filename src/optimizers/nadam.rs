@@ -24,8 +24,10 @@ use crate::{Error, Result};
 /// precision), and `epsilon` is added to the square root of the corrected
 /// `v_hat`. The three divisions by a number of the step (`1 - P_t * u_{t+1}`,
 /// `1 - P_t`, `1 - beta_2^t`) are products with its reciprocal, as XLA
-/// computes a division of an array by a scalar on Keras' JAX backend. The product `P_t` follows from the step count, so a checkpoint
-/// keeps only `m` and `v`.
+/// computes a division of an array by a scalar on Keras' JAX backend.
+///
+/// The product `P_t` follows from the step count, so a checkpoint keeps
+/// only `m` and `v`.
 ///
 /// It also takes the options every optimizer shares with Keras:
 /// [`weight_decay`](Nadam::weight_decay), [`clipnorm`](Nadam::clipnorm),
