@@ -98,7 +98,7 @@ pub mod prelude {
     };
     pub use crate::metrics::{Accuracy, Metric};
     pub use crate::model::{BatchSource, FitOptions, History, Sequential, Verbosity};
-    pub use crate::optimizers::{Adam, Optimizer, RmsProp, Sgd};
+    pub use crate::optimizers::{Adagrad, Adam, AdamW, Nadam, Optimizer, RmsProp, Sgd};
     pub use crate::preprocessing::image::ImageDataGenerator;
     pub use crate::saving::load_model;
     pub use crate::{Error, Result};

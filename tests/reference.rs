@@ -1,8 +1,8 @@
 //! kerust against values computed by Keras 3.15.1 (JAX backend).
 //!
 //! The fixtures in `tests/fixtures/` come from `make_refs.py --set shared`
-//! (see `tests/fixtures/REFERENCE.md`), except `rmsprop.json` and
-//! `conv.json`, which the scripts beside them write: each float is the
+//! (see `tests/fixtures/REFERENCE.md`), except `rmsprop.json`,
+//! `optimizers.json` and `conv.json`, which the scripts beside them write: each float is the
 //! shortest decimal that parses to the float32 Keras produced. Tolerances
 //! follow that README: 1e-6 relative for layers, losses and Adam, 1e-5 for
 //! the training steps and the convolution.
@@ -306,6 +306,84 @@ fn adam_steps_match_keras() {
                 );
             }
         }
+    }
+}
+
+/// The largest difference between `got` and the float32 values `expected`
+/// holds, as a nested list.
+fn max_difference(got: &[f32], expected: &serde_json::Value) -> f32 {
+    let want = array(expected).into_raw_vec_and_offset().0;
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(&want)
+        .map(|(g, w)| {
+            if g.to_bits() == w.to_bits() {
+                0.0
+            } else {
+                (g - w).abs()
+            }
+        })
+        .fold(0.0, f32::max)
+}
+
+/// AdamW, Adagrad, Nadam, Adam with AMSGrad, and the shared clipping and
+/// weight decay options, each made from the config Keras wrote (its `null`
+/// options included), over five steps on two parameters at once.
+#[test]
+fn optimizers_and_their_shared_options_match_keras_to_the_bit() {
+    let reference = fixture("optimizers.json");
+    let cases = reference["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 18);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let mut optimizer = kerust::saving::optimizer_from_config(&case["config"])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut params: Vec<Vec<f32>> = case["params0"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| array(p).into_raw_vec_and_offset().0)
+            .collect();
+        let grads = case["grads"].as_array().unwrap();
+        let steps = case["steps"].as_array().unwrap();
+        let mut worst = 0.0_f32;
+        for (k, (step_grads, step)) in grads.iter().zip(steps).enumerate() {
+            let step_grads: Vec<Vec<f32>> = step_grads
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| array(g).into_raw_vec_and_offset().0)
+                .collect();
+            optimizer.begin_step();
+            if optimizer.needs_all_gradients() {
+                for (slot, g) in step_grads.iter().enumerate() {
+                    optimizer.observe_gradient(slot, g);
+                }
+            }
+            for (slot, (p, g)) in params.iter_mut().zip(&step_grads).enumerate() {
+                optimizer.update(slot, p, g);
+            }
+            for (i, p) in params.iter().enumerate() {
+                worst = worst.max(max_difference(p, &step["params"][i]));
+            }
+            let state = optimizer.state();
+            let expected = step["slots"].as_object().unwrap();
+            for (key, arrays) in expected {
+                for (i, want) in arrays.as_array().unwrap().iter().enumerate() {
+                    let (_, _, values) = state
+                        .slots
+                        .iter()
+                        .find(|(n, slot, _)| n == key && *slot == i)
+                        .unwrap_or_else(|| panic!("{name} step {k}: no {key}/{i} in the state"));
+                    worst = worst.max(max_difference(values, want));
+                }
+            }
+            // The state holds what Keras keeps for this variant, and no more.
+            let kept: usize = expected.values().map(|a| a.as_array().unwrap().len()).sum();
+            assert_eq!(state.slots.len(), kept, "{name} step {k}");
+        }
+        eprintln!("{name}: max difference {worst:e}");
+        assert_eq!(worst, 0.0, "{name}: max difference {worst:e}");
     }
 }
 

@@ -722,6 +722,117 @@ fn non_finite_pixels_are_refused_by_the_flow_and_found_in_other_sources() {
     assert_non_finite(&err, "x", 21, &[0]);
 }
 
+/// An optimizer from outside kerust that implements only the methods the
+/// trait requires: it counts steps and updates, and moves no weight.
+#[derive(Default)]
+struct CountingOptimizer {
+    iterations: u64,
+    updates: usize,
+}
+
+impl Optimizer for CountingOptimizer {
+    fn name(&self) -> &str {
+        "counting"
+    }
+
+    fn learning_rate(&self) -> f32 {
+        1.0
+    }
+
+    fn set_learning_rate(&mut self, _: f32) {}
+
+    fn begin_step(&mut self) {
+        self.iterations += 1;
+    }
+
+    fn update(&mut self, _: usize, _: &mut [f32], _: &[f32]) {
+        self.updates += 1;
+    }
+
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    fn state(&self) -> kerust::optimizers::OptimizerState {
+        kerust::optimizers::OptimizerState {
+            iterations: self.iterations,
+            slots: vec![("updates".into(), 0, vec![self.updates as f32])],
+        }
+    }
+
+    fn load_state(&mut self, _: &kerust::optimizers::OptimizerState) -> kerust::Result<()> {
+        Ok(())
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "name": "counting" })
+    }
+}
+
+/// SGD with `global_clipnorm` in a training step: every weight moves by its
+/// gradient times one factor, `clip / norm` with the norm over all four
+/// weights. An optimizer that leaves out the gradient pass (the trait's
+/// default) is updated as before, once per weight.
+#[test]
+fn global_clipnorm_scales_all_gradients_of_a_step_by_their_joint_norm() {
+    let (x, y) = toy(16);
+    let make = |optimizer: Box<dyn Optimizer>| {
+        let mut m = Sequential::new()
+            .input_shape([2])
+            .seed(4)
+            .add(Dense::new(8).activation(Activation::Relu))
+            .add(Dense::new(2).activation(Activation::Softmax));
+        m.compile(
+            optimizer,
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+        m
+    };
+    let mut counted = make(Box::<CountingOptimizer>::default());
+    let before = counted.get_weights();
+    counted.train_on_batch(&x, &y).unwrap();
+    counted.train_on_batch(&x, &y).unwrap();
+    let optimizer = counted.optimizer().unwrap();
+    assert!(!optimizer.needs_all_gradients());
+    assert_eq!(
+        optimizer.state().slots[0].2,
+        vec![8.0],
+        "two steps of four weights"
+    );
+    assert_eq!(counted.get_weights(), before);
+
+    // Plain SGD at learning rate 1 moves each weight by its gradient.
+    let mut plain = make(Box::new(Sgd::new().learning_rate(1.0)));
+    plain.train_on_batch(&x, &y).unwrap();
+    let gradients: Vec<ArrayD<f32>> = before
+        .iter()
+        .zip(plain.get_weights())
+        .map(|(w0, w1)| w0 - &w1)
+        .collect();
+    let norm = gradients
+        .iter()
+        .flatten()
+        .map(|g| f64::from(*g) * f64::from(*g))
+        .sum::<f64>()
+        .sqrt();
+    let clip = 0.1;
+    assert!(norm > 2.0 * clip, "the step is clipped: norm {norm}");
+
+    let mut clipped = make(Box::new(
+        Sgd::new().learning_rate(1.0).global_clipnorm(clip),
+    ));
+    clipped.train_on_batch(&x, &y).unwrap();
+    let scale = clip / norm;
+    for ((w0, w1), g) in before.iter().zip(clipped.get_weights()).zip(&gradients) {
+        for ((a, b), g) in w0.iter().zip(w1.iter()).zip(g) {
+            let expected = f64::from(*a) - f64::from(*g) * scale;
+            assert!((f64::from(*b) - expected).abs() < 1e-6, "{b} vs {expected}");
+        }
+    }
+}
+
 /// The bits of every weight array of `model`.
 fn weight_bits(model: &Sequential) -> Vec<Vec<u32>> {
     model

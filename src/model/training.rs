@@ -330,6 +330,19 @@ impl Sequential {
         // optimizer's state stays with its weights when a layer is frozen or
         // unfrozen between steps. Frozen layers below `first_trainable`
         // computed no gradient this step, and none is read.
+        if optimizer.needs_all_gradients() {
+            // `global_clipnorm` scales every gradient by one factor, which
+            // needs the norm of all of them before the first update.
+            let mut slot = 0;
+            for (layer, &train) in layers.iter_mut().zip(trainable) {
+                layer.visit_parameters(&mut |_, gradient| {
+                    if train {
+                        optimizer.observe_gradient(slot, gradient);
+                    }
+                    slot += 1;
+                });
+            }
+        }
         let mut slot = 0;
         for (layer, &train) in layers.iter_mut().zip(trainable) {
             layer.visit_parameters(&mut |value, gradient| {

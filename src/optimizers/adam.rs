@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::base::{base_options, BaseOptions};
 use super::{fraction, positive, slot_mut, Optimizer, OptimizerState};
 use crate::{Error, Result};
 
@@ -20,6 +21,16 @@ use crate::{Error, Result};
 /// the square root of the *uncorrected* `v`, as in Keras (PyTorch adds it to
 /// the corrected one, so its `eps` means something slightly different).
 ///
+/// With [`amsgrad`](Adam::amsgrad), the step divides by the square root of
+/// the largest `v` seen so far, `v_hat = max(v_hat, v)`, rather than of `v`
+/// (Reddi, Kale and Kumar).
+///
+/// It also takes the options every optimizer shares with Keras:
+/// [`weight_decay`](Adam::weight_decay), [`clipnorm`](Adam::clipnorm),
+/// [`clipvalue`](Adam::clipvalue) and
+/// [`global_clipnorm`](Adam::global_clipnorm). Adam with weight decay is
+/// [`AdamW`](super::AdamW) with another default.
+///
 /// # Examples
 ///
 /// ```
@@ -36,17 +47,22 @@ use crate::{Error, Result};
 /// # References
 ///
 /// D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization",
-/// ICLR 2015, <https://arxiv.org/abs/1412.6980>.
+/// ICLR 2015, <https://arxiv.org/abs/1412.6980>; S. J. Reddi, S. Kale,
+/// S. Kumar, "On the Convergence of Adam and Beyond", ICLR 2018,
+/// <https://openreview.net/forum?id=ryQu7f-RZ> (AMSGrad).
 #[derive(Debug, Clone)]
 pub struct Adam {
     learning_rate: f32,
     beta_1: f64,
     beta_2: f64,
     epsilon: f32,
+    amsgrad: bool,
+    pub(crate) base: BaseOptions,
     iterations: u64,
     alpha: f32,
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
+    v_hat: Vec<Vec<f32>>,
 }
 
 impl Default for Adam {
@@ -57,17 +73,20 @@ impl Default for Adam {
 
 impl Adam {
     /// Adam with Keras' defaults: learning rate 0.001, beta_1 0.9, beta_2
-    /// 0.999, epsilon 1e-7.
+    /// 0.999, epsilon 1e-7, no AMSGrad, no weight decay or clipping.
     pub fn new() -> Self {
         Adam {
             learning_rate: 0.001,
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
+            amsgrad: false,
+            base: BaseOptions::default(),
             iterations: 0,
             alpha: 0.0,
             m: Vec::new(),
             v: Vec::new(),
+            v_hat: Vec::new(),
         }
     }
 
@@ -95,19 +114,32 @@ impl Adam {
         self
     }
 
+    /// Whether to use the AMSGrad variant (default false): divide by the
+    /// largest second moment seen so far, kept in a third state array,
+    /// `v_hat`.
+    pub fn amsgrad(mut self, amsgrad: bool) -> Self {
+        self.amsgrad = amsgrad;
+        self
+    }
+
     /// Checks the hyperparameters; `compile` calls this.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for a learning rate or epsilon that is not
-    /// positive and finite, or a beta outside `[0, 1)`.
+    /// positive and finite, a beta outside `[0, 1)`, a negative weight
+    /// decay, a clipping bound that is not positive, or two kinds of
+    /// clipping at once.
     pub fn validate(&self) -> Result<()> {
         positive("learning_rate", self.learning_rate)?;
         positive("epsilon", self.epsilon)?;
         fraction("beta_1", self.beta_1)?;
-        fraction("beta_2", self.beta_2)
+        fraction("beta_2", self.beta_2)?;
+        self.base.validate()
     }
 }
+
+base_options!(Adam, "none");
 
 /// The constants of one Adam step.
 struct Step {
@@ -174,6 +206,30 @@ impl Step {
             value[i] -= m[i] * self.alpha / (v[i].sqrt() + self.epsilon);
         }
     }
+
+    /// The AMSGrad update: as [`apply_portable`](Step::apply_portable),
+    /// dividing by the square root of `v_hat`, the largest `v` so far.
+    fn apply_amsgrad(
+        &self,
+        value: &mut [f32],
+        gradient: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        v_hat: &mut [f32],
+    ) {
+        let n = value.len();
+        let (gradient, m, v, v_hat) = (&gradient[..n], &mut m[..n], &mut v[..n], &mut v_hat[..n]);
+        for i in 0..n {
+            let g = gradient[i];
+            m[i] = flush_tiny(m[i] + (g - m[i]) * self.keep_1);
+            v[i] = flush_tiny(v[i] + (g * g - v[i]) * self.keep_2);
+            // A NaN `v` is kept, as XLA's maximum keeps it.
+            if v[i] > v_hat[i] || v[i].is_nan() {
+                v_hat[i] = v[i];
+            }
+            value[i] -= m[i] * self.alpha / (v_hat[i].sqrt() + self.epsilon);
+        }
+    }
 }
 
 /// Moments smaller than this in size are stored as zero: 2^-100, about
@@ -219,6 +275,7 @@ impl Optimizer for Adam {
     }
 
     fn begin_step(&mut self) {
+        self.base.begin_step();
         self.iterations += 1;
         let t = self.iterations as f32;
         // As Keras: the betas are cast to float32 and raised in float32.
@@ -227,7 +284,16 @@ impl Optimizer for Adam {
         self.alpha = self.learning_rate * correction_2 / (1.0 - beta_1.powf(t));
     }
 
+    fn needs_all_gradients(&self) -> bool {
+        self.base.needs_all_gradients()
+    }
+
+    fn observe_gradient(&mut self, _slot: usize, gradient: &[f32]) {
+        self.base.observe(gradient);
+    }
+
     fn update(&mut self, slot: usize, value: &mut [f32], gradient: &[f32]) {
+        let gradient = self.base.apply(value, gradient, self.learning_rate);
         let (alpha, epsilon) = (self.alpha, self.epsilon);
         // `1 - beta` is taken in double precision, then rounded, as Keras
         // does with its Python float: 1 - 0.999 gives 0.001 exactly.
@@ -241,7 +307,12 @@ impl Optimizer for Adam {
             keep_1,
             keep_2,
         };
-        step.apply(value, &gradient[..n], m, v);
+        if self.amsgrad {
+            let v_hat = &mut slot_mut(&mut self.v_hat, slot, n)[..n];
+            step.apply_amsgrad(value, &gradient[..n], m, v, v_hat);
+        } else {
+            step.apply(value, &gradient[..n], m, v);
+        }
     }
 
     fn iterations(&self) -> u64 {
@@ -256,6 +327,9 @@ impl Optimizer for Adam {
         for (i, v) in self.v.iter().enumerate() {
             slots.push(("v".to_string(), i, v.clone()));
         }
+        for (i, v_hat) in self.v_hat.iter().enumerate() {
+            slots.push(("v_hat".to_string(), i, v_hat.clone()));
+        }
         OptimizerState {
             iterations: self.iterations,
             slots,
@@ -263,23 +337,26 @@ impl Optimizer for Adam {
     }
 
     fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
-        let (mut m, mut v) = (Vec::new(), Vec::new());
+        let (mut m, mut v, mut v_hat) = (Vec::new(), Vec::new(), Vec::new());
         for (name, slot, values) in &state.slots {
             let target = match name.as_str() {
                 "m" => &mut m,
                 "v" => &mut v,
+                "v_hat" if self.amsgrad => &mut v_hat,
                 other => {
-                    return Err(Error::invalid(
-                        "optimizer state",
-                        other,
-                        "Adam keeps only `m` and `v` slots",
-                    ))
+                    let kept = if self.amsgrad {
+                        "Adam with AMSGrad keeps only `m`, `v` and `v_hat` slots"
+                    } else {
+                        "Adam keeps only `m` and `v` slots"
+                    };
+                    return Err(Error::invalid("optimizer state", other, kept));
                 }
             };
             *slot_mut(target, *slot, values.len()) = values.clone();
         }
         self.m = m;
         self.v = v;
+        self.v_hat = v_hat;
         self.iterations = state.iterations;
         Ok(())
     }
@@ -288,14 +365,22 @@ impl Optimizer for Adam {
         Adam::validate(self)
     }
 
+    /// Keras' fields; `amsgrad` and the shared options appear only when
+    /// they are set, so that a plain Adam's config is what earlier versions
+    /// of kerust wrote.
     fn config(&self) -> serde_json::Value {
-        json!({
+        let mut config = json!({
             "name": "adam",
             "learning_rate": self.learning_rate,
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,
-        })
+        });
+        if self.amsgrad {
+            config["amsgrad"] = json!(true);
+        }
+        self.base.write_config(&mut config);
+        config
     }
 }
 
@@ -409,6 +494,35 @@ mod tests {
                 assert_eq!(bits(&w, &m, &v), want, "{name}, {n} weights");
             }
         }
+    }
+
+    /// AMSGrad's step divides by the largest `v`: after a large gradient
+    /// and then small ones, `v_hat` stays at its peak while `v` decays, and
+    /// a state with `v_hat` loads only into Adam with AMSGrad.
+    #[test]
+    fn amsgrad_keeps_the_largest_second_moment_and_its_state() {
+        let mut adam = Adam::new().amsgrad(true);
+        let mut w = [0.0_f32];
+        for g in [10.0, 0.1, 0.1] {
+            adam.begin_step();
+            adam.update(0, &mut w, &[g]);
+        }
+        let state = adam.state();
+        let (v, v_hat) = (state.slots[1].2[0], state.slots[2].2[0]);
+        assert_eq!(state.slots[2].0, "v_hat");
+        // The first step's v: 100 * (1 - beta_2), in float32.
+        assert_eq!(v_hat, 100.0_f32 * (1.0 - 0.999_f64) as f32);
+        assert!(v < v_hat, "{v} < {v_hat}");
+
+        let mut again = Adam::new().amsgrad(true);
+        again.load_state(&state).unwrap();
+        assert_eq!(again.state(), state);
+        let err = Adam::new().load_state(&state).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("v_hat") && err.contains("only `m` and `v`"),
+            "{err}"
+        );
     }
 
     #[test]

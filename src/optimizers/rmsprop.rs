@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::base::{base_options, BaseOptions};
 use super::{fraction, positive, slot_mut, Optimizer, OptimizerState};
 use crate::{Error, Result};
 
@@ -22,6 +23,11 @@ use crate::{Error, Result};
 /// `epsilon` is added under the square root, as Keras does (PyTorch adds it
 /// outside). `1 - rho` is formed in double precision and then rounded, as
 /// Keras' Python arithmetic does: for `rho` 0.9 it is exactly `0.1_f32`.
+///
+/// It also takes the options every optimizer shares with Keras:
+/// [`weight_decay`](RmsProp::weight_decay), [`clipnorm`](RmsProp::clipnorm),
+/// [`clipvalue`](RmsProp::clipvalue) and
+/// [`global_clipnorm`](RmsProp::global_clipnorm).
 ///
 /// # Examples
 ///
@@ -50,6 +56,7 @@ pub struct RmsProp {
     momentum: f64,
     epsilon: f32,
     centered: bool,
+    base: BaseOptions,
     iterations: u64,
     velocity: Vec<Vec<f32>>,
     momenta: Vec<Vec<f32>>,
@@ -69,7 +76,7 @@ const AVERAGE_GRADIENT: &str = "average_gradient";
 
 impl RmsProp {
     /// RMSprop with Keras' defaults: learning rate 0.001, rho 0.9, no
-    /// momentum, epsilon 1e-7, not centered.
+    /// momentum, epsilon 1e-7, not centered, no weight decay or clipping.
     pub fn new() -> Self {
         RmsProp {
             learning_rate: 0.001,
@@ -77,6 +84,7 @@ impl RmsProp {
             momentum: 0.0,
             epsilon: 1e-7,
             centered: false,
+            base: BaseOptions::default(),
             iterations: 0,
             velocity: Vec::new(),
             momenta: Vec::new(),
@@ -121,14 +129,19 @@ impl RmsProp {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for a learning rate or epsilon that is not
-    /// positive and finite, or a rho or momentum outside `[0, 1)`.
+    /// positive and finite, a rho or momentum outside `[0, 1)`, a negative
+    /// weight decay, a clipping bound that is not positive, or two kinds of
+    /// clipping at once.
     pub fn validate(&self) -> Result<()> {
         positive("learning_rate", self.learning_rate)?;
         positive("epsilon", self.epsilon)?;
         fraction("rho", self.rho)?;
-        fraction("momentum", self.momentum)
+        fraction("momentum", self.momentum)?;
+        self.base.validate()
     }
 }
+
+base_options!(RmsProp, "none");
 
 impl Optimizer for RmsProp {
     fn name(&self) -> &str {
@@ -144,13 +157,23 @@ impl Optimizer for RmsProp {
     }
 
     fn begin_step(&mut self) {
+        self.base.begin_step();
         self.iterations += 1;
+    }
+
+    fn needs_all_gradients(&self) -> bool {
+        self.base.needs_all_gradients()
+    }
+
+    fn observe_gradient(&mut self, _slot: usize, gradient: &[f32]) {
+        self.base.observe(gradient);
     }
 
     fn update(&mut self, slot: usize, value: &mut [f32], gradient: &[f32]) {
         let n = value.len().min(gradient.len());
         let (value, gradient) = (&mut value[..n], &gradient[..n]);
         let lr = self.learning_rate;
+        let gradient = self.base.apply(value, gradient, lr);
         let epsilon = self.epsilon;
         let rho = self.rho as f32;
         let keep = (1.0 - self.rho) as f32;
@@ -239,14 +262,16 @@ impl Optimizer for RmsProp {
     }
 
     fn config(&self) -> serde_json::Value {
-        json!({
+        let mut config = json!({
             "name": "rmsprop",
             "learning_rate": self.learning_rate,
             "rho": self.rho,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
             "centered": self.centered,
-        })
+        });
+        self.base.write_config(&mut config);
+        config
     }
 }
 

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::base::{base_options, BaseOptions};
 use super::{fraction, positive, slot_mut, Optimizer, OptimizerState};
 use crate::{Error, Result};
 
@@ -14,6 +15,11 @@ use crate::{Error, Result};
 /// nesterov:  w = w + momentum * velocity - learning_rate * g
 ///            (with the velocity just updated)
 /// ```
+///
+/// It also takes the options every optimizer shares with Keras:
+/// [`weight_decay`](Sgd::weight_decay), [`clipnorm`](Sgd::clipnorm),
+/// [`clipvalue`](Sgd::clipvalue) and
+/// [`global_clipnorm`](Sgd::global_clipnorm).
 ///
 /// # Examples
 ///
@@ -31,6 +37,7 @@ pub struct Sgd {
     learning_rate: f32,
     momentum: f32,
     nesterov: bool,
+    base: BaseOptions,
     iterations: u64,
     velocity: Vec<Vec<f32>>,
 }
@@ -42,12 +49,14 @@ impl Default for Sgd {
 }
 
 impl Sgd {
-    /// SGD with Keras' defaults: learning rate 0.01, no momentum.
+    /// SGD with Keras' defaults: learning rate 0.01, no momentum, no weight
+    /// decay or clipping.
     pub fn new() -> Self {
         Sgd {
             learning_rate: 0.01,
             momentum: 0.0,
             nesterov: false,
+            base: BaseOptions::default(),
             iterations: 0,
             velocity: Vec::new(),
         }
@@ -76,12 +85,17 @@ impl Sgd {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for a learning rate that is not positive
-    /// and finite, or a momentum outside `[0, 1)`.
+    /// and finite, a momentum outside `[0, 1)`, a negative weight decay, a
+    /// clipping bound that is not positive, or two kinds of clipping at
+    /// once.
     pub fn validate(&self) -> Result<()> {
         positive("learning_rate", self.learning_rate)?;
-        fraction("momentum", self.momentum)
+        fraction("momentum", self.momentum)?;
+        self.base.validate()
     }
 }
+
+base_options!(Sgd, "none");
 
 impl Optimizer for Sgd {
     fn name(&self) -> &str {
@@ -97,11 +111,21 @@ impl Optimizer for Sgd {
     }
 
     fn begin_step(&mut self) {
+        self.base.begin_step();
         self.iterations += 1;
+    }
+
+    fn needs_all_gradients(&self) -> bool {
+        self.base.needs_all_gradients()
+    }
+
+    fn observe_gradient(&mut self, _slot: usize, gradient: &[f32]) {
+        self.base.observe(gradient);
     }
 
     fn update(&mut self, slot: usize, value: &mut [f32], gradient: &[f32]) {
         let lr = self.learning_rate;
+        let gradient = self.base.apply(value, gradient, lr);
         if self.momentum == 0.0 {
             for (w, &g) in value.iter_mut().zip(gradient) {
                 *w -= lr * g;
@@ -158,11 +182,13 @@ impl Optimizer for Sgd {
     }
 
     fn config(&self) -> serde_json::Value {
-        json!({
+        let mut config = json!({
             "name": "sgd",
             "learning_rate": self.learning_rate,
             "momentum": self.momentum,
             "nesterov": self.nesterov,
-        })
+        });
+        self.base.write_config(&mut config);
+        config
     }
 }

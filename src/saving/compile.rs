@@ -8,7 +8,8 @@ use crate::losses::{
     CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy,
 };
 use crate::model::Sequential;
-use crate::optimizers::{Adam, Optimizer, RmsProp, Sgd};
+use crate::optimizers::base::BASE_FIELDS;
+use crate::optimizers::{Adagrad, Adam, AdamW, Nadam, Optimizer, RmsProp, Sgd};
 use crate::{Error, Result};
 
 /// What `compile` was given, as a model file keeps it.
@@ -35,27 +36,38 @@ impl CompileConfig {
 /// as `{"name": "adam", "learning_rate": 0.001}`. Fields left out take their
 /// defaults. The state (step count, moments) is not part of the config.
 ///
-/// Known names: `"adam"` (fields `learning_rate`, `beta_1`, `beta_2`,
-/// `epsilon`), `"rmsprop"` (`learning_rate`, `rho`, `momentum`, `epsilon`,
-/// `centered`) and `"sgd"` (`learning_rate`, `momentum`, `nesterov`).
+/// Known names and their fields:
+///
+/// ```text
+/// "adam"      learning_rate, beta_1, beta_2, epsilon, amsgrad
+/// "adamw"     learning_rate, beta_1, beta_2, epsilon, amsgrad
+///             (weight_decay defaults to 0.004)
+/// "nadam"     learning_rate, beta_1, beta_2, epsilon
+/// "adagrad"   learning_rate, initial_accumulator_value, epsilon
+/// "rmsprop"   learning_rate, rho, momentum, epsilon, centered
+/// "sgd"       learning_rate, momentum, nesterov
+/// ```
+///
+/// Every one also takes Keras' `weight_decay`, `clipnorm`, `clipvalue` and
+/// `global_clipnorm`, a number or `null` (unset).
 ///
 /// # Errors
 ///
 /// [`Error::InvalidArgument`] for a config that is not an object with a
 /// `name`, an unknown name, a field the optimizer does not have (Keras
-/// options kerust lacks, such as `amsgrad`, are refused rather than ignored),
-/// a field of the wrong type, or a value out of range.
+/// options kerust lacks, such as `use_ema`, are refused rather than
+/// ignored), a field of the wrong type, or a value out of range.
 ///
 /// # Examples
 ///
 /// ```
-/// use kerust::optimizers::{Adam, Optimizer};
+/// use kerust::optimizers::{AdamW, Optimizer};
 /// use kerust::saving::optimizer_from_config;
 ///
 /// # fn main() -> kerust::Result<()> {
-/// let adam = Adam::new().learning_rate(0.01);
-/// let again = optimizer_from_config(&adam.config())?;
-/// assert_eq!(again.config(), adam.config());
+/// let adamw = AdamW::new().learning_rate(0.01).global_clipnorm(1.0);
+/// let again = optimizer_from_config(&adamw.config())?;
+/// assert_eq!(again.config(), adamw.config());
 /// # Ok(())
 /// # }
 /// ```
@@ -63,29 +75,72 @@ pub fn optimizer_from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
     let (name, fields) = named_object("optimizer", config)?;
     match name.to_ascii_lowercase().as_str() {
         "adam" => {
-            only_fields(
-                "adam",
-                fields,
-                &["learning_rate", "beta_1", "beta_2", "epsilon"],
-            )?;
-            let mut adam = Adam::new();
-            if let Some(v) = number(fields, "learning_rate")? {
-                adam = adam.learning_rate(v as f32);
-            }
-            if let Some(v) = number(fields, "beta_1")? {
-                adam = adam.beta_1(v);
-            }
-            if let Some(v) = number(fields, "beta_2")? {
-                adam = adam.beta_2(v);
-            }
-            if let Some(v) = number(fields, "epsilon")? {
-                adam = adam.epsilon(v as f32);
-            }
+            only_optimizer_fields("adam", fields, &ADAM_FIELDS)?;
+            let mut adam = read_adam(Adam::new(), fields)?;
+            adam.base_mut().read_config(fields)?;
             adam.validate()?;
             Ok(Box::new(adam))
         }
+        "adamw" => {
+            only_optimizer_fields("adamw", fields, &ADAM_FIELDS)?;
+            let adam = read_adam(Adam::new().weight_decay(0.004), fields)?;
+            let mut adamw = AdamW::from_adam(adam);
+            if fields.get("weight_decay") == Some(&Value::Null) {
+                return Err(Error::invalid(
+                    "weight_decay",
+                    "null",
+                    "AdamW needs a weight decay (Keras' default is 0.004)",
+                ));
+            }
+            adamw.base_mut().read_config(fields)?;
+            adamw.validate()?;
+            Ok(Box::new(adamw))
+        }
+        "nadam" => {
+            only_optimizer_fields(
+                "nadam",
+                fields,
+                &["learning_rate", "beta_1", "beta_2", "epsilon"],
+            )?;
+            let mut nadam = Nadam::new();
+            if let Some(v) = number(fields, "learning_rate")? {
+                nadam = nadam.learning_rate(v as f32);
+            }
+            if let Some(v) = number(fields, "beta_1")? {
+                nadam = nadam.beta_1(v);
+            }
+            if let Some(v) = number(fields, "beta_2")? {
+                nadam = nadam.beta_2(v);
+            }
+            if let Some(v) = number(fields, "epsilon")? {
+                nadam = nadam.epsilon(v as f32);
+            }
+            nadam.base_mut().read_config(fields)?;
+            nadam.validate()?;
+            Ok(Box::new(nadam))
+        }
+        "adagrad" => {
+            only_optimizer_fields(
+                "adagrad",
+                fields,
+                &["learning_rate", "initial_accumulator_value", "epsilon"],
+            )?;
+            let mut adagrad = Adagrad::new();
+            if let Some(v) = number(fields, "learning_rate")? {
+                adagrad = adagrad.learning_rate(v as f32);
+            }
+            if let Some(v) = number(fields, "initial_accumulator_value")? {
+                adagrad = adagrad.initial_accumulator_value(v);
+            }
+            if let Some(v) = number(fields, "epsilon")? {
+                adagrad = adagrad.epsilon(v as f32);
+            }
+            adagrad.base_mut().read_config(fields)?;
+            adagrad.validate()?;
+            Ok(Box::new(adagrad))
+        }
         "rmsprop" => {
-            only_fields(
+            only_optimizer_fields(
                 "rmsprop",
                 fields,
                 &["learning_rate", "rho", "momentum", "epsilon", "centered"],
@@ -106,11 +161,12 @@ pub fn optimizer_from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
             if let Some(v) = boolean(fields, "centered")? {
                 rmsprop = rmsprop.centered(v);
             }
+            rmsprop.base_mut().read_config(fields)?;
             rmsprop.validate()?;
             Ok(Box::new(rmsprop))
         }
         "sgd" => {
-            only_fields("sgd", fields, &["learning_rate", "momentum", "nesterov"])?;
+            only_optimizer_fields("sgd", fields, &["learning_rate", "momentum", "nesterov"])?;
             let mut sgd = Sgd::new();
             if let Some(v) = number(fields, "learning_rate")? {
                 sgd = sgd.learning_rate(v as f32);
@@ -121,15 +177,39 @@ pub fn optimizer_from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
             if let Some(v) = boolean(fields, "nesterov")? {
                 sgd = sgd.nesterov(v);
             }
+            sgd.base_mut().read_config(fields)?;
             sgd.validate()?;
             Ok(Box::new(sgd))
         }
         _ => Err(Error::invalid(
             "optimizer",
             format!("\"{name}\""),
-            "known optimizers: \"adam\", \"rmsprop\", \"sgd\"",
+            "known optimizers: \"adagrad\", \"adam\", \"adamw\", \"nadam\", \"rmsprop\", \"sgd\"",
         )),
     }
+}
+
+/// The fields of Adam's and AdamW's configs, besides the shared options.
+const ADAM_FIELDS: [&str; 5] = ["learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad"];
+
+/// `adam` with the Adam fields that `fields` holds.
+fn read_adam(mut adam: Adam, fields: &Map<String, Value>) -> Result<Adam> {
+    if let Some(v) = number(fields, "learning_rate")? {
+        adam = adam.learning_rate(v as f32);
+    }
+    if let Some(v) = number(fields, "beta_1")? {
+        adam = adam.beta_1(v);
+    }
+    if let Some(v) = number(fields, "beta_2")? {
+        adam = adam.beta_2(v);
+    }
+    if let Some(v) = number(fields, "epsilon")? {
+        adam = adam.epsilon(v as f32);
+    }
+    if let Some(v) = boolean(fields, "amsgrad")? {
+        adam = adam.amsgrad(v);
+    }
+    Ok(adam)
 }
 
 /// Makes a built-in loss from its [`config`](Loss::config), such as
@@ -200,6 +280,13 @@ fn named_object<'a>(what: &str, config: &'a Value) -> Result<(&'a str, &'a Map<S
             "expected a JSON object with a `name`, such as {\"name\": \"...\"}",
         )),
     }
+}
+
+/// Refuses fields other than `name`, `allowed` and the options every
+/// optimizer shares.
+fn only_optimizer_fields(owner: &str, fields: &Map<String, Value>, allowed: &[&str]) -> Result<()> {
+    let all: Vec<&str> = allowed.iter().copied().chain(BASE_FIELDS).collect();
+    only_fields(owner, fields, &all)
 }
 
 /// Refuses fields other than `name` and `allowed`.
@@ -300,31 +387,101 @@ mod tests {
     }
 
     #[test]
+    fn every_new_optimizer_and_shared_option_survives_its_config() {
+        let optimizers: Vec<Box<dyn Optimizer>> = vec![
+            Box::new(Adam::new().amsgrad(true).clipnorm(0.5)),
+            Box::new(AdamW::new()),
+            Box::new(
+                AdamW::new()
+                    .learning_rate(0.02)
+                    .weight_decay(0.1)
+                    .beta_1(0.8)
+                    .beta_2(0.99)
+                    .epsilon(1e-6)
+                    .amsgrad(true)
+                    .global_clipnorm(2.0),
+            ),
+            Box::new(Adagrad::new()),
+            Box::new(
+                Adagrad::new()
+                    .learning_rate(0.1)
+                    .initial_accumulator_value(0.0)
+                    .epsilon(1e-5)
+                    .clipvalue(0.25),
+            ),
+            Box::new(Nadam::new()),
+            Box::new(Nadam::new().beta_1(0.95).weight_decay(0.01).clipnorm(1.5)),
+            Box::new(
+                Sgd::new()
+                    .momentum(0.9)
+                    .weight_decay(1e-4)
+                    .global_clipnorm(1.0),
+            ),
+            Box::new(RmsProp::new().centered(true).clipvalue(3.0)),
+        ];
+        for optimizer in optimizers {
+            let again = optimizer_from_config(&optimizer.config()).unwrap();
+            assert_eq!(again.name(), optimizer.name());
+            assert_eq!(again.config(), optimizer.config());
+            assert_eq!(again.needs_all_gradients(), optimizer.needs_all_gradients());
+        }
+        // Keras writes every shared option, `null` when unset.
+        let keras = json!({
+            "name": "adam", "learning_rate": 0.01, "weight_decay": null, "clipnorm": null,
+            "clipvalue": 0.5, "global_clipnorm": null, "amsgrad": false,
+        });
+        let adam = optimizer_from_config(&keras).unwrap();
+        assert_eq!(adam.config()["clipvalue"], 0.5);
+        assert!(adam.config().get("clipnorm").is_none());
+        assert_eq!(
+            optimizer_from_config(&json!({ "name": "AdamW" }))
+                .unwrap()
+                .config()["weight_decay"],
+            0.004
+        );
+    }
+
+    #[test]
     fn unknown_names_and_options_are_refused_by_name() {
-        let err = message(optimizer_from_config(&json!({ "name": "adagrad" })));
+        let err = message(optimizer_from_config(&json!({ "name": "ftrl" })));
         assert!(
-            err.contains("\"adagrad\"") && err.contains("\"rmsprop\""),
+            err.contains("\"ftrl\"") && err.contains("\"adagrad\"") && err.contains("\"nadam\""),
             "{err}"
         );
         let err = message(optimizer_from_config(
-            &json!({ "name": "rmsprop", "weight_decay": 0.1 }),
+            &json!({ "name": "rmsprop", "use_ema": true }),
         ));
-        assert!(err.contains("`weight_decay`"), "{err}");
+        assert!(err.contains("`use_ema`"), "{err}");
         let err = message(optimizer_from_config(
-            &json!({ "name": "adam", "amsgrad": true }),
+            &json!({ "name": "nadam", "amsgrad": true }),
         ));
-        assert!(err.to_string().contains("`amsgrad`"), "{err}");
+        assert!(err.contains("`amsgrad`"), "{err}");
         let err = message(optimizer_from_config(
             &json!({ "name": "adam", "beta_1": 1.5 }),
         ));
-        assert!(err.to_string().contains("beta_1"), "{err}");
+        assert!(err.contains("beta_1"), "{err}");
+        let err = message(optimizer_from_config(
+            &json!({ "name": "sgd", "clipnorm": 1.0, "clipvalue": 1.0 }),
+        ));
+        assert!(
+            err.contains("clipvalue") && err.contains("only one of"),
+            "{err}"
+        );
+        let err = message(optimizer_from_config(
+            &json!({ "name": "adamw", "weight_decay": null }),
+        ));
+        assert!(err.contains("weight_decay"), "{err}");
+        let err = message(optimizer_from_config(
+            &json!({ "name": "adagrad", "clipnorm": "big" }),
+        ));
+        assert!(err.contains("clipnorm"), "{err}");
         let err = message(loss_from_config(&json!({ "name": "hinge" })));
-        assert!(err.to_string().contains("\"hinge\""), "{err}");
+        assert!(err.contains("\"hinge\""), "{err}");
         let err = message(loss_from_config(&json!("mse")));
-        assert!(err.to_string().contains("`name`"), "{err}");
+        assert!(err.contains("`name`"), "{err}");
         let err = message(loss_from_config(
             &json!({ "name": "mse", "from_logits": true }),
         ));
-        assert!(err.to_string().contains("from_logits"), "{err}");
+        assert!(err.contains("from_logits"), "{err}");
     }
 }
