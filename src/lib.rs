@@ -9,8 +9,11 @@
 //!
 //! - [`layers`]: the [`Layer`](layers::Layer) trait and [`Dense`](layers::Dense),
 //!   [`Conv2D`](layers::Conv2D), [`MaxPooling2D`](layers::MaxPooling2D),
-//!   [`Dropout`](layers::Dropout), [`Flatten`](layers::Flatten), [`ReLU`](layers::ReLU),
-//!   [`Softmax`](layers::Softmax).
+//!   [`AveragePooling2D`](layers::AveragePooling2D),
+//!   [`GlobalAveragePooling2D`](layers::GlobalAveragePooling2D),
+//!   [`GlobalMaxPooling2D`](layers::GlobalMaxPooling2D),
+//!   [`BatchNormalization`](layers::BatchNormalization), [`Dropout`](layers::Dropout),
+//!   [`Flatten`](layers::Flatten), [`ReLU`](layers::ReLU), [`Softmax`](layers::Softmax).
 //! - [`model::Sequential`]: a stack of layers, compiled with an
 //!   [`Optimizer`](optimizers::Optimizer), a [`Loss`](losses::Loss) and
 //!   [`Metric`](metrics::Metric)s, then `fit`, `evaluate`, `predict`.
@@ -91,7 +94,8 @@ pub mod prelude {
         LearningRateScheduler, Logs, Mode, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
     };
     pub use crate::layers::{
-        Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, Padding, ReLU, Softmax,
+        AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+        GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, MaxPooling2D, Padding, ReLU, Softmax,
     };
     pub use crate::losses::{
         CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy,

@@ -293,3 +293,95 @@ fn max_pooling2d_backward_matches_finite_differences() {
         assert!(check.max_error() < TOLERANCE, "case {i}: {check:?}");
     }
 }
+
+/// BatchNormalization in training mode, whose output depends on every
+/// input of a channel through the batch's mean and variance:
+///
+/// ```text
+/// normal = (x - mean) / sqrt(variance + epsilon)
+/// d/dgamma = sum(dy * normal)      d/dbeta = sum(dy)
+/// d/dx = gamma / sqrt(variance + epsilon)
+///        * (dy - mean(dy) - normal * mean(dy * normal))
+/// ```
+///
+/// Checked after Dense (2-D) and after Conv2D (4-D), without `gamma` or
+/// `beta`, and frozen, when it normalises by its moving statistics and
+/// `d/dx = gamma / sqrt(moving_variance + epsilon) * dy`.
+#[test]
+fn batch_normalization_backward_matches_finite_differences_in_training() {
+    type Case = (&'static str, BatchNormalization, Vec<usize>, bool);
+    let cases: Vec<Case> = vec![
+        ("2-D", BatchNormalization::new(), vec![6, 4], true),
+        ("4-D", BatchNormalization::new(), vec![2, 3, 3, 2], true),
+        (
+            "no center",
+            BatchNormalization::new().center(false),
+            vec![5, 3],
+            true,
+        ),
+        (
+            "no scale",
+            BatchNormalization::new().scale(false).epsilon(0.1),
+            vec![2, 2, 2, 3],
+            true,
+        ),
+        ("frozen", BatchNormalization::new(), vec![2, 2, 3, 2], false),
+    ];
+    for (name, layer, shape, trainable) in cases {
+        let mut layer = built(layer, &shape[1..]);
+        let channels = shape[shape.len() - 1];
+        // Weights away from their initial values, so that each term of the
+        // gradient shows.
+        let mut weights: Vec<ArrayD<f32>> =
+            layer.weights().iter().map(|(_, w)| w.to_owned()).collect();
+        for (i, w) in weights.iter_mut().enumerate() {
+            *w = input(&[channels], 40 + i as u64).mapv(|v| v + 1.5);
+        }
+        layer.set_weights(&weights).unwrap();
+        layer.on_trainable_changed(trainable);
+        let check = check_layer(&mut layer, input(&shape, 9).view(), EPSILON).unwrap();
+        assert!(check.max_error() < TOLERANCE, "{name}: {check:?}");
+        let trained = layer.trainable_param_count();
+        assert_eq!(check.checked, shape.iter().product::<usize>() + trained);
+    }
+}
+
+#[test]
+fn average_pooling2d_backward_matches_finite_differences() {
+    for (pool, strides, padding) in [
+        ((2, 2), (2, 2), Padding::Valid),
+        ((3, 2), (1, 2), Padding::Valid),
+        ((4, 3), (2, 2), Padding::Same),
+        ((3, 3), (1, 1), Padding::Same),
+    ] {
+        let mut layer = built(
+            AveragePooling2D::new(pool)
+                .strides(strides)
+                .padding(padding),
+            &[5, 4, 2],
+        );
+        let check = check_layer(&mut layer, input(&[2, 5, 4, 2], 10).view(), EPSILON).unwrap();
+        assert!(
+            check.max_error() < TOLERANCE,
+            "{pool:?} {strides:?} {padding:?}: {check:?}"
+        );
+    }
+}
+
+/// Random inputs hold no ties, so each channel's maximum moves alone under
+/// a small perturbation and its derivative is 1 there, 0 elsewhere.
+#[test]
+fn global_poolings_backward_match_finite_differences() {
+    for keepdims in [false, true] {
+        let x = input(&[3, 4, 3, 2], 11);
+        let mut average = built(GlobalAveragePooling2D::new().keepdims(keepdims), &[4, 3, 2]);
+        let check = check_layer(&mut average, x.view(), EPSILON).unwrap();
+        assert!(
+            check.max_error() < TOLERANCE,
+            "average {keepdims}: {check:?}"
+        );
+        let mut max = built(GlobalMaxPooling2D::new().keepdims(keepdims), &[4, 3, 2]);
+        let check = check_layer(&mut max, x.view(), EPSILON).unwrap();
+        assert!(check.max_error() < TOLERANCE, "max {keepdims}: {check:?}");
+    }
+}

@@ -63,9 +63,9 @@ impl<'a> Fields<'a> {
     }
 
     /// A pair of sizes, written `[rows, columns]` or, as Keras accepts, one
-    /// number for both; `None` when absent.
+    /// number for both; `None` when absent or null.
     pub fn pair(&self, key: &str) -> Result<Option<(usize, usize)>> {
-        let Some(value) = self.map.get(key) else {
+        let Some(value) = self.map.get(key).filter(|v| !v.is_null()) else {
             return Ok(None);
         };
         let bad = || {

@@ -10,20 +10,26 @@
 //! chapter on writing your own layer.
 
 mod activation;
+mod average_pooling;
+mod batch_normalization;
 mod config;
 mod conv2d;
 mod dense;
 mod dropout;
 mod flatten;
+mod global_pooling;
 mod pooling;
 mod products;
 mod window;
 
 pub use activation::{ReLU, Softmax};
+pub use average_pooling::AveragePooling2D;
+pub use batch_normalization::BatchNormalization;
 pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
+pub use global_pooling::{GlobalAveragePooling2D, GlobalMaxPooling2D};
 pub use pooling::MaxPooling2D;
 pub use window::Padding;
 
@@ -123,9 +129,57 @@ pub trait Layer: Send + Sync {
         let _ = visit;
     }
 
+    /// The weights the optimizer trains, as Keras' `trainable_weights`:
+    /// those [`visit_parameters`](Layer::visit_parameters) visits, in its
+    /// order. The default is every weight of [`weights`](Layer::weights). A
+    /// layer with weights that training sets without the optimizer, such as
+    /// [`BatchNormalization`]'s moving statistics, leaves them out here.
+    fn trainable_weights(&self) -> Vec<(String, ArrayViewD<'_, f32>)> {
+        self.weights()
+    }
+
     /// Number of weights, as `summary()` counts them.
     fn param_count(&self) -> usize {
         self.weights().iter().map(|(_, w)| w.len()).sum()
+    }
+
+    /// Number of weights the optimizer trains, the length of
+    /// [`trainable_weights`](Layer::trainable_weights); `summary()` counts
+    /// the rest of [`param_count`](Layer::param_count) as non-trainable.
+    fn trainable_param_count(&self) -> usize {
+        self.trainable_weights().iter().map(|(_, w)| w.len()).sum()
+    }
+
+    /// Updates what a training step changes in the layer besides the
+    /// weights the optimizer trains, such as [`BatchNormalization`]'s moving
+    /// statistics. A training step (`fit`, `train_on_batch`) calls it once
+    /// per batch, right after [`forward`](Layer::forward) in training mode,
+    /// with that call's input and output, whether or not the step then
+    /// back-propagates through the layer. `forward` takes `&self` and
+    /// cannot keep such state itself. The default does nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`forward`](Layer::forward).
+    fn update_state(
+        &mut self,
+        input: ArrayViewD<'_, f32>,
+        output: ArrayViewD<'_, f32>,
+    ) -> Result<()> {
+        let _ = (input, output);
+        Ok(())
+    }
+
+    /// Told by the model whether the layer's weights are trained, when
+    /// [`Sequential::set_trainable`](crate::model::Sequential::set_trainable)
+    /// changes it and when a model file is loaded. Freeze layers through the
+    /// model, which also keeps the optimizer off their weights, rather than
+    /// by calling this. A layer that computes differently when frozen keeps
+    /// the flag: [`BatchNormalization`] then normalises by its moving
+    /// statistics, also in training, and stops updating them, as in Keras.
+    /// The default does nothing.
+    fn on_trainable_changed(&mut self, trainable: bool) {
+        let _ = trainable;
     }
 
     /// The layer's configuration, enough to make it again with

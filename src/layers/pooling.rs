@@ -234,7 +234,7 @@ impl Layer for MaxPooling2D {
             .expect("`resize` makes standard-layout arrays");
         for (cell, maxima) in y.chunks_exact_mut(g.channels).enumerate() {
             maxima.fill(f32::NEG_INFINITY);
-            for offset in window_offsets(&g, cell) {
+            for offset in g.window_offsets(cell) {
                 let values = &x[offset..offset + g.channels];
                 // Strictly greater: the first maximum stays.
                 for (m, &v) in maxima.iter_mut().zip(values) {
@@ -283,7 +283,7 @@ impl Layer for MaxPooling2D {
                 // The same scan as `forward`'s, remembering where.
                 let mut best = f32::NEG_INFINITY;
                 let mut at = None;
-                for offset in window_offsets(&g, cell) {
+                for offset in g.window_offsets(cell) {
                     let v = x[offset + channel];
                     if v > best {
                         best = v;
@@ -307,24 +307,6 @@ impl Layer for MaxPooling2D {
             "padding": self.padding,
         })
     }
-}
-
-/// The offsets in the input of the first channel of each position of the
-/// window over output cell `cell` (numbered `(n, oy, ox)` in row-major
-/// order), in row-major order, leaving out the padding.
-fn window_offsets(g: &Geometry, cell: usize) -> impl Iterator<Item = usize> + '_ {
-    let per_image = g.out_height * g.out_width;
-    let (n, within) = (cell / per_image, cell % per_image);
-    let (oy, ox) = (within / g.out_width, within % g.out_width);
-    let image = n * g.height * g.width * g.channels;
-    let (kh, kw) = g.window;
-    (0..kh)
-        .filter_map(move |ky| g.source_row(oy, ky))
-        .flat_map(move |iy| {
-            (0..kw)
-                .filter_map(move |kx| g.source_col(ox, kx))
-                .map(move |ix| image + (iy * g.width + ix) * g.channels)
-        })
 }
 
 #[cfg(test)]

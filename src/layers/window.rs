@@ -1,6 +1,7 @@
 //! Sliding windows over images: padding and the geometry of a window's
-//! path, shared by [`Conv2D`](super::Conv2D) and
-//! [`MaxPooling2D`](super::MaxPooling2D).
+//! path, shared by [`Conv2D`](super::Conv2D),
+//! [`MaxPooling2D`](super::MaxPooling2D) and
+//! [`AveragePooling2D`](super::AveragePooling2D).
 
 use serde::{Deserialize, Serialize};
 
@@ -17,9 +18,10 @@ use crate::{Error, Result};
 ///         of which floor(total / 2) before (top, left), the rest after
 /// ```
 ///
-/// The padding of `same` is zeros for a convolution and ignored by max
-/// pooling, as in Keras and TensorFlow. When `total` is odd, the extra row
-/// or column goes at the bottom or right.
+/// The padding of `same` is zeros for a convolution and ignored by
+/// pooling: a max leaves it out, and an average divides by the number of
+/// input values its window covers, as in Keras and TensorFlow. When
+/// `total` is odd, the extra row or column goes at the bottom or right.
 ///
 /// # Examples
 ///
@@ -141,6 +143,25 @@ impl Geometry {
         (ox * self.strides.1 + kx)
             .checked_sub(self.pad_left)
             .filter(|&col| col < self.width)
+    }
+
+    /// The offsets in a batch of inputs of the first channel of each
+    /// position of the window over output cell `cell` (cells numbered `(n,
+    /// oy, ox)` in row-major order), in row-major order, leaving out the
+    /// padding.
+    pub fn window_offsets(&self, cell: usize) -> impl Iterator<Item = usize> + '_ {
+        let per_image = self.out_height * self.out_width;
+        let (n, within) = (cell / per_image, cell % per_image);
+        let (oy, ox) = (within / self.out_width, within % self.out_width);
+        let image = n * self.height * self.width * self.channels;
+        let (kh, kw) = self.window;
+        (0..kh)
+            .filter_map(move |ky| self.source_row(oy, ky))
+            .flat_map(move |iy| {
+                (0..kw)
+                    .filter_map(move |kx| self.source_col(ox, kx))
+                    .map(move |ix| image + (iy * self.width + ix) * self.channels)
+            })
     }
 }
 

@@ -199,6 +199,7 @@ impl Sequential {
     pub fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
         let index = self.layer_index(name)?;
         self.trainable[index] = trainable;
+        self.layers[index].on_trainable_changed(trainable);
         Ok(())
     }
 
@@ -498,7 +499,12 @@ impl Sequential {
                 };
                 let name = format!("{} ({})", layer.name(), layer.class_name());
                 let frozen = !self.trainable.get(i).copied().unwrap_or(true);
-                (name, shape, layer.param_count(), frozen)
+                let trainable = if frozen {
+                    0
+                } else {
+                    layer.trainable_param_count()
+                };
+                (name, shape, layer.param_count(), trainable)
             })
             .collect();
         Summary {
@@ -512,8 +518,9 @@ impl Sequential {
 #[derive(Debug, Clone)]
 pub struct Summary {
     name: String,
-    /// Name and type, output shape, weight count, frozen.
-    rows: Vec<(String, String, usize, bool)>,
+    /// Name and type, output shape, weight count, trainable weight count
+    /// (0 for a frozen layer).
+    rows: Vec<(String, String, usize, usize)>,
 }
 
 impl Summary {
@@ -522,13 +529,15 @@ impl Summary {
         self.rows.iter().map(|r| r.2).sum()
     }
 
-    /// Number of weights that training changes.
+    /// Number of weights the optimizer trains.
     pub fn trainable_params(&self) -> usize {
-        self.rows.iter().filter(|r| !r.3).map(|r| r.2).sum()
+        self.rows.iter().map(|r| r.3).sum()
     }
 
-    /// Number of weights of frozen layers (see
-    /// [`Sequential::set_trainable`]).
+    /// Number of weights the optimizer leaves alone: those of frozen layers
+    /// (see [`Sequential::set_trainable`]) and those a layer sets itself,
+    /// such as [`BatchNormalization`](crate::layers::BatchNormalization)'s
+    /// moving statistics.
     pub fn non_trainable_params(&self) -> usize {
         self.total_params() - self.trainable_params()
     }

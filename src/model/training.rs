@@ -278,7 +278,8 @@ impl Sequential {
             } else {
                 done[i - 1].view()
             };
-            layers[i].forward(input, &mut rest[0], true)?;
+            layers[i].forward(input.view(), &mut rest[0], true)?;
+            layers[i].update_state(input, rest[0].view())?;
         }
 
         // With a softmax at the top and a cross-entropy over probabilities,

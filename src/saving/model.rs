@@ -15,7 +15,7 @@ use super::file::{
 use super::registry::LayerRegistry;
 use super::FORMAT;
 use crate::io::write_atomic;
-use crate::layers::{Conv2D, Layer, MaxPooling2D};
+use crate::layers::{AveragePooling2D, Conv2D, GlobalAveragePooling2D, Layer, MaxPooling2D};
 use crate::model::Sequential;
 use crate::optimizers::OptimizerState;
 use crate::{Error, Result};
@@ -498,7 +498,7 @@ fn complete_slots(
     let sizes: Vec<usize> = model
         .layers()
         .iter()
-        .flat_map(|layer| layer.weights().into_iter().map(|(_, w)| w.len()))
+        .flat_map(|layer| layer.trainable_weights().into_iter().map(|(_, w)| w.len()))
         .collect();
     let mut names: Vec<String> = Vec::new();
     for (name, _, _) in &slots {
@@ -602,8 +602,11 @@ fn read_model(path: &Path, registry: &LayerRegistry) -> Result<(Sequential, Save
         .input_shape(config.input_shape.clone());
     for (index, entry) in config.layers.iter().enumerate() {
         model.push(make_layer(&file, registry, index, entry)?);
-        if let Some(trainable) = model.trainable.last_mut() {
+        if let (Some(trainable), Some(layer)) =
+            (model.trainable.last_mut(), model.layers.last_mut())
+        {
             *trainable = entry.trainable;
+            layer.on_trainable_changed(entry.trainable);
         }
     }
     model
@@ -662,15 +665,19 @@ fn make_layer(
 /// `[kernel_height, kernel_width, in_channels, filters]`), against the file
 /// before the model is built: a config that lies about its sizes then fails
 /// with a message instead of first allocating what it asks for. Follows the
-/// shapes through `Flatten` and `MaxPooling2D`; stops at the first layer of
-/// a class it does not know the shapes of, or whose config does not give
-/// them (the layer's own checks report such a config).
+/// shapes through `Flatten`, the pooling layers and the layers that keep
+/// their input's shape (`BatchNormalization`, `Dropout`, `ReLU`,
+/// `Softmax`); stops at the first layer of a class it does not know the
+/// shapes of, or whose config does not give them (the layer's own checks
+/// report such a config). The global poolings share their config's fields,
+/// and one reader serves both.
 fn check_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
     let mut shape = config.input_shape.clone();
     for entry in &config.layers {
         let name = entry.config.get("name").and_then(Value::as_str);
         match entry.class_name.as_str() {
-            "ReLU" | "Softmax" | "Dropout" => {}
+            // Their outputs have their inputs' shape.
+            "ReLU" | "Softmax" | "Dropout" | "BatchNormalization" => {}
             "Flatten" => {
                 let Some(size) = shape.iter().try_fold(1_usize, |a, &d| a.checked_mul(d)) else {
                     return Err(file.error(format!(
@@ -704,6 +711,22 @@ fn check_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
             }
             "MaxPooling2D" => {
                 let output = MaxPooling2D::from_config(&entry.config)
+                    .and_then(|layer| layer.compute_output_shape(&shape));
+                let Ok(output) = output else {
+                    return Ok(());
+                };
+                shape = output;
+            }
+            "AveragePooling2D" => {
+                let output = AveragePooling2D::from_config(&entry.config)
+                    .and_then(|layer| layer.compute_output_shape(&shape));
+                let Ok(output) = output else {
+                    return Ok(());
+                };
+                shape = output;
+            }
+            "GlobalAveragePooling2D" | "GlobalMaxPooling2D" => {
+                let output = GlobalAveragePooling2D::from_config(&entry.config)
                     .and_then(|layer| layer.compute_output_shape(&shape));
                 let Ok(output) = output else {
                     return Ok(());

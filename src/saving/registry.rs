@@ -5,7 +5,10 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::layers::{Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, ReLU, Softmax};
+use crate::layers::{
+    AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
+    GlobalMaxPooling2D, Layer, MaxPooling2D, ReLU, Softmax,
+};
 use crate::{Error, Result};
 
 /// A function that makes a layer from its [`config`](Layer::config).
@@ -14,8 +17,9 @@ pub type LayerMaker = Box<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync
 /// Makes layers from the class names and configs a model file holds.
 ///
 /// [`with_builtins`](LayerRegistry::with_builtins) (also the `Default`)
-/// knows kerust's layers: `Conv2D`, `Dense`, `Dropout`, `Flatten`,
-/// `MaxPooling2D`, `ReLU` and `Softmax`. A
+/// knows kerust's layers: `AveragePooling2D`, `BatchNormalization`,
+/// `Conv2D`, `Dense`, `Dropout`, `Flatten`, `GlobalAveragePooling2D`,
+/// `GlobalMaxPooling2D`, `MaxPooling2D`, `ReLU` and `Softmax`. A
 /// program that defines its own layer registers it under the class name its
 /// [`class_name`](Layer::class_name) returns, then loads with
 /// [`load_model_with`](super::load_model_with).
@@ -49,14 +53,28 @@ impl LayerRegistry {
         }
     }
 
-    /// A registry that knows kerust's layers: `Conv2D`, `Dense`, `Dropout`,
-    /// `Flatten`, `MaxPooling2D`, `ReLU`, `Softmax`.
+    /// A registry that knows kerust's layers: `AveragePooling2D`,
+    /// `BatchNormalization`, `Conv2D`, `Dense`, `Dropout`, `Flatten`,
+    /// `GlobalAveragePooling2D`, `GlobalMaxPooling2D`, `MaxPooling2D`,
+    /// `ReLU`, `Softmax`.
     pub fn with_builtins() -> Self {
         LayerRegistry::new()
+            .register("AveragePooling2D", |c| {
+                Ok(Box::new(AveragePooling2D::from_config(c)?))
+            })
+            .register("BatchNormalization", |c| {
+                Ok(Box::new(BatchNormalization::from_config(c)?))
+            })
             .register("Conv2D", |c| Ok(Box::new(Conv2D::from_config(c)?)))
             .register("Dense", |c| Ok(Box::new(Dense::from_config(c)?)))
             .register("Dropout", |c| Ok(Box::new(Dropout::from_config(c)?)))
             .register("Flatten", |c| Ok(Box::new(Flatten::from_config(c)?)))
+            .register("GlobalAveragePooling2D", |c| {
+                Ok(Box::new(GlobalAveragePooling2D::from_config(c)?))
+            })
+            .register("GlobalMaxPooling2D", |c| {
+                Ok(Box::new(GlobalMaxPooling2D::from_config(c)?))
+            })
             .register("MaxPooling2D", |c| {
                 Ok(Box::new(MaxPooling2D::from_config(c)?))
             })
@@ -156,6 +174,24 @@ mod tests {
             ),
             ("ReLU", json!({ "name": "r" })),
             ("Softmax", json!({ "name": "s" })),
+            (
+                "AveragePooling2D",
+                json!({ "name": "a", "pool_size": [2, 3], "strides": [1, 2], "padding": "same" }),
+            ),
+            (
+                "BatchNormalization",
+                json!({
+                    "name": "b", "axis": 3, "momentum": 0.9, "epsilon": 0.01,
+                    "center": false, "scale": true, "gamma_initializer": "zeros",
+                    "beta_initializer": "ones", "moving_mean_initializer": "ones",
+                    "moving_variance_initializer": "zeros",
+                }),
+            ),
+            (
+                "GlobalAveragePooling2D",
+                json!({ "name": "g", "keepdims": true }),
+            ),
+            ("GlobalMaxPooling2D", json!({ "name": "m" })),
         ] {
             let layer = registry.make(class, &config).unwrap();
             assert_eq!(layer.class_name(), class);
@@ -174,7 +210,10 @@ mod tests {
         assert!(err.contains("\"LeakyReLU\""), "{err}");
         assert!(err.contains(".register(\"LeakyReLU\""), "{err}");
         assert!(
-            err.contains("known: Conv2D, Dense, Dropout, Flatten, MaxPooling2D, ReLU, Softmax"),
+            err.contains(
+                "known: AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, \
+                 GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D, ReLU, Softmax"
+            ),
             "{err}"
         );
     }
