@@ -2,16 +2,12 @@
 
 use ndarray::{ArrayD, ArrayViewD, Dimension};
 use rand::RngCore;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::config::Fields;
-use super::window::{check_pair, Geometry, Padding};
-use super::{check_input, resize, Layer};
-use crate::{Error, Result};
-
-/// The fields of an `AveragePooling2D` config, and Keras' `data_format`,
-/// accepted at its default.
-const FIELDS: &[&str] = &["name", "pool_size", "strides", "padding", "data_format"];
+use super::pooling::Pooling;
+use super::window::Padding;
+use super::{resize, Layer};
+use crate::Result;
 
 /// Keras' `AveragePooling2D`: the mean of each `pool_size` window of each
 /// channel.
@@ -52,11 +48,7 @@ const FIELDS: &[&str] = &["name", "pool_size", "strides", "padding", "data_forma
 /// ```
 #[derive(Debug, Clone)]
 pub struct AveragePooling2D {
-    name: String,
-    pool_size: (usize, usize),
-    strides: Option<(usize, usize)>,
-    padding: Padding,
-    geometry: Option<Geometry>,
+    pooling: Pooling,
 }
 
 impl AveragePooling2D {
@@ -65,42 +57,38 @@ impl AveragePooling2D {
     /// checked when the layer is built.
     pub fn new(pool_size: (usize, usize)) -> Self {
         AveragePooling2D {
-            name: String::new(),
-            pool_size,
-            strides: None,
-            padding: Padding::Valid,
-            geometry: None,
+            pooling: Pooling::new("AveragePooling2D", pool_size),
         }
     }
 
     /// How far the window moves, `(rows, columns)` (default: the pool size,
     /// as in Keras).
     pub fn strides(mut self, strides: (usize, usize)) -> Self {
-        self.strides = Some(strides);
+        self.pooling.set_strides(strides);
         self
     }
 
     /// How the borders are treated (default [`Padding::Valid`]).
     pub fn padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
+        self.pooling.set_padding(padding);
         self
     }
 
     /// The layer's name (default: given by the model, `average_pooling2d`,
     /// `average_pooling2d_1`...).
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.pooling.set_name(name.into());
         self
     }
 
     /// The window, `(height, width)`.
     pub fn pool_size(&self) -> (usize, usize) {
-        self.pool_size
+        self.pooling.pool_size()
     }
 
     /// The strides used: those given, or the pool size.
     pub fn strides_used(&self) -> (usize, usize) {
-        self.strides.unwrap_or(self.pool_size)
+        self.pooling.strides_used()
     }
 
     /// The output shape, `(out_height, out_width, channels)`, for samples
@@ -126,8 +114,7 @@ impl AveragePooling2D {
     /// # }
     /// ```
     pub fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        let g = self.geometry_of(input_shape)?;
-        Ok(vec![g.out_height, g.out_width, g.channels])
+        self.pooling.output_shape(input_shape)
     }
 
     /// Builds a layer from its [`config`](Layer::config), the fields Keras
@@ -158,46 +145,9 @@ impl AveragePooling2D {
     /// # }
     /// ```
     pub fn from_config(config: &Value) -> Result<Self> {
-        let fields = Fields::new("AveragePooling2D", config, FIELDS)?;
-        fields.only_default(
-            "data_format",
-            &[json!("channels_last")],
-            "kerust's AveragePooling2D takes channels-last images only",
-        )?;
-        let pool_size = fields.pair("pool_size")?.ok_or_else(|| {
-            Error::invalid(
-                "config",
-                config,
-                "an AveragePooling2D config needs a `pool_size`",
-            )
-        })?;
-        let mut layer = AveragePooling2D::new(pool_size);
-        layer.name = fields.name()?;
-        layer.strides = fields.pair("strides")?;
-        if let Some(padding) = fields.optional("padding")? {
-            layer.padding = padding;
-        }
-        Ok(layer)
-    }
-
-    fn geometry_of(&self, input_shape: &[usize]) -> Result<Geometry> {
-        check_pair("pool_size", self.pool_size, "AveragePooling2D")?;
-        check_pair("strides", self.strides_used(), "AveragePooling2D")?;
-        Geometry::new(
-            &self.name,
-            "pool",
-            input_shape,
-            self.pool_size,
-            self.strides_used(),
-            self.padding,
-            false,
-        )
-    }
-
-    fn built_geometry(&self, input: &ArrayViewD<'_, f32>) -> Result<Geometry> {
-        let built = self.geometry.map(|g| g.input_shape());
-        check_input(&self.name, built.as_ref().map(|s| &s[..]), input)?;
-        Ok(self.geometry.expect("checked by `check_input`"))
+        Ok(AveragePooling2D {
+            pooling: Pooling::from_config("AveragePooling2D", config)?,
+        })
     }
 }
 
@@ -207,17 +157,15 @@ impl Layer for AveragePooling2D {
     }
 
     fn name(&self) -> &str {
-        &self.name
+        self.pooling.name()
     }
 
     fn set_name(&mut self, name: String) {
-        self.name = name;
+        self.pooling.set_name(name);
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut dyn RngCore) -> Result<Vec<usize>> {
-        let g = self.geometry_of(input_shape)?;
-        self.geometry = Some(g);
-        Ok(vec![g.out_height, g.out_width, g.channels])
+        self.pooling.build(input_shape)
     }
 
     fn forward(
@@ -226,7 +174,7 @@ impl Layer for AveragePooling2D {
         output: &mut ArrayD<f32>,
         _training: bool,
     ) -> Result<()> {
-        let g = self.built_geometry(&input)?;
+        let g = self.pooling.built_geometry(&input)?;
         let batch = input.shape()[0];
         let input = input.as_standard_layout();
         let x = input.as_slice().expect("standard layout");
@@ -257,16 +205,7 @@ impl Layer for AveragePooling2D {
         grad_output: ArrayViewD<'_, f32>,
         grad_input: Option<&mut ArrayD<f32>>,
     ) -> Result<()> {
-        let g = self.built_geometry(&input)?;
-        let batch = input.shape()[0];
-        let expected = [batch, g.out_height, g.out_width, g.channels];
-        if grad_output.shape() != expected {
-            return Err(Error::shape(
-                &self.name,
-                crate::error::format_shape(&expected),
-                grad_output.shape(),
-            ));
-        }
+        let g = self.pooling.backward_geometry(&input, &grad_output)?;
         let Some(grad_input) = grad_input else {
             return Ok(());
         };
@@ -293,13 +232,7 @@ impl Layer for AveragePooling2D {
     }
 
     fn config(&self) -> Value {
-        let (sh, sw) = self.strides_used();
-        json!({
-            "name": self.name,
-            "pool_size": [self.pool_size.0, self.pool_size.1],
-            "strides": [sh, sw],
-            "padding": self.padding,
-        })
+        self.pooling.config()
     }
 }
 

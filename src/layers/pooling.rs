@@ -1,4 +1,5 @@
-//! Max pooling over 2-D windows.
+//! Pooling over 2-D windows: what the windowed pooling layers share, and
+//! [`MaxPooling2D`].
 
 use ndarray::{ArrayD, ArrayViewD, Dimension};
 use rand::RngCore;
@@ -9,9 +10,147 @@ use super::window::{check_pair, Geometry, Padding};
 use super::{check_input, resize, Layer};
 use crate::{Error, Result};
 
-/// The fields of a `MaxPooling2D` config, and Keras' `data_format`,
+/// The fields of a windowed pooling config, and Keras' `data_format`,
 /// accepted at its default.
 const FIELDS: &[&str] = &["name", "pool_size", "strides", "padding", "data_format"];
+
+/// What [`MaxPooling2D`] and [`AveragePooling2D`](super::AveragePooling2D)
+/// share: the options, their config, the geometry built for and the checks
+/// of a batch against it. The layers differ only by their passes.
+#[derive(Debug, Clone)]
+pub(crate) struct Pooling {
+    class_name: &'static str,
+    name: String,
+    pool_size: (usize, usize),
+    strides: Option<(usize, usize)>,
+    padding: Padding,
+    geometry: Option<Geometry>,
+}
+
+impl Pooling {
+    pub(crate) fn new(class_name: &'static str, pool_size: (usize, usize)) -> Self {
+        Pooling {
+            class_name,
+            name: String::new(),
+            pool_size,
+            strides: None,
+            padding: Padding::Valid,
+            geometry: None,
+        }
+    }
+
+    /// Reads the fields Keras names; see the layers' `from_config`.
+    pub(crate) fn from_config(class_name: &'static str, config: &Value) -> Result<Self> {
+        let fields = Fields::new(class_name, config, FIELDS)?;
+        fields.only_default(
+            "data_format",
+            &[json!("channels_last")],
+            &format!("kerust's {class_name} takes channels-last images only"),
+        )?;
+        let pool_size = fields.pair("pool_size")?.ok_or_else(|| {
+            Error::invalid(
+                "config",
+                config,
+                format!("the config of a {class_name} needs a `pool_size`"),
+            )
+        })?;
+        let mut pooling = Pooling::new(class_name, pool_size);
+        pooling.name = fields.name()?;
+        pooling.strides = fields.pair("strides")?;
+        if let Some(padding) = fields.optional("padding")? {
+            pooling.padding = padding;
+        }
+        Ok(pooling)
+    }
+
+    pub(crate) fn config(&self) -> Value {
+        let (sh, sw) = self.strides_used();
+        json!({
+            "name": self.name,
+            "pool_size": [self.pool_size.0, self.pool_size.1],
+            "strides": [sh, sw],
+            "padding": self.padding,
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    pub(crate) fn set_strides(&mut self, strides: (usize, usize)) {
+        self.strides = Some(strides);
+    }
+
+    pub(crate) fn set_padding(&mut self, padding: Padding) {
+        self.padding = padding;
+    }
+
+    pub(crate) fn pool_size(&self) -> (usize, usize) {
+        self.pool_size
+    }
+
+    /// The strides given, or the pool size.
+    pub(crate) fn strides_used(&self) -> (usize, usize) {
+        self.strides.unwrap_or(self.pool_size)
+    }
+
+    /// `(out_height, out_width, channels)` for samples of `input_shape`.
+    pub(crate) fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        let g = self.geometry_of(input_shape)?;
+        Ok(vec![g.out_height, g.out_width, g.channels])
+    }
+
+    pub(crate) fn build(&mut self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        let g = self.geometry_of(input_shape)?;
+        self.geometry = Some(g);
+        Ok(vec![g.out_height, g.out_width, g.channels])
+    }
+
+    fn geometry_of(&self, input_shape: &[usize]) -> Result<Geometry> {
+        check_pair("pool_size", self.pool_size, self.class_name)?;
+        check_pair("strides", self.strides_used(), self.class_name)?;
+        Geometry::new(
+            &self.name,
+            "pool",
+            input_shape,
+            self.pool_size,
+            self.strides_used(),
+            self.padding,
+            false,
+        )
+    }
+
+    /// The geometry built for, after checking that `input` is a batch of
+    /// the samples it was built for.
+    pub(crate) fn built_geometry(&self, input: &ArrayViewD<'_, f32>) -> Result<Geometry> {
+        let built = self.geometry.map(|g| g.input_shape());
+        check_input(&self.name, built.as_ref().map(|s| &s[..]), input)?;
+        Ok(self.geometry.expect("checked by `check_input`"))
+    }
+
+    /// The geometry built for, after checking `input` and that
+    /// `grad_output` has the shape of the outputs of `input`.
+    pub(crate) fn backward_geometry(
+        &self,
+        input: &ArrayViewD<'_, f32>,
+        grad_output: &ArrayViewD<'_, f32>,
+    ) -> Result<Geometry> {
+        let g = self.built_geometry(input)?;
+        let expected = [input.shape()[0], g.out_height, g.out_width, g.channels];
+        if grad_output.shape() != expected {
+            return Err(Error::shape(
+                &self.name,
+                crate::error::format_shape(&expected),
+                grad_output.shape(),
+            ));
+        }
+        Ok(g)
+    }
+}
 
 /// Keras' `MaxPooling2D`: the largest value of each `pool_size` window of
 /// each channel.
@@ -53,11 +192,7 @@ const FIELDS: &[&str] = &["name", "pool_size", "strides", "padding", "data_forma
 /// ```
 #[derive(Debug, Clone)]
 pub struct MaxPooling2D {
-    name: String,
-    pool_size: (usize, usize),
-    strides: Option<(usize, usize)>,
-    padding: Padding,
-    geometry: Option<Geometry>,
+    pooling: Pooling,
 }
 
 impl MaxPooling2D {
@@ -66,42 +201,38 @@ impl MaxPooling2D {
     /// The sizes are checked when the layer is built.
     pub fn new(pool_size: (usize, usize)) -> Self {
         MaxPooling2D {
-            name: String::new(),
-            pool_size,
-            strides: None,
-            padding: Padding::Valid,
-            geometry: None,
+            pooling: Pooling::new("MaxPooling2D", pool_size),
         }
     }
 
     /// How far the window moves, `(rows, columns)` (default: the pool size,
     /// as in Keras).
     pub fn strides(mut self, strides: (usize, usize)) -> Self {
-        self.strides = Some(strides);
+        self.pooling.set_strides(strides);
         self
     }
 
     /// How the borders are treated (default [`Padding::Valid`]).
     pub fn padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
+        self.pooling.set_padding(padding);
         self
     }
 
     /// The layer's name (default: given by the model, `max_pooling2d`,
     /// `max_pooling2d_1`...).
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.pooling.set_name(name.into());
         self
     }
 
     /// The window, `(height, width)`.
     pub fn pool_size(&self) -> (usize, usize) {
-        self.pool_size
+        self.pooling.pool_size()
     }
 
     /// The strides used: those given, or the pool size.
     pub fn strides_used(&self) -> (usize, usize) {
-        self.strides.unwrap_or(self.pool_size)
+        self.pooling.strides_used()
     }
 
     /// The output shape, `(out_height, out_width, channels)`, for samples
@@ -126,8 +257,7 @@ impl MaxPooling2D {
     /// # }
     /// ```
     pub fn compute_output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        let g = self.geometry_of(input_shape)?;
-        Ok(vec![g.out_height, g.out_width, g.channels])
+        self.pooling.output_shape(input_shape)
     }
 
     /// Builds a layer from its [`config`](Layer::config), the fields Keras
@@ -156,46 +286,9 @@ impl MaxPooling2D {
     /// # }
     /// ```
     pub fn from_config(config: &Value) -> Result<Self> {
-        let fields = Fields::new("MaxPooling2D", config, FIELDS)?;
-        fields.only_default(
-            "data_format",
-            &[json!("channels_last")],
-            "kerust's MaxPooling2D takes channels-last images only",
-        )?;
-        let pool_size = fields.pair("pool_size")?.ok_or_else(|| {
-            Error::invalid(
-                "config",
-                config,
-                "a MaxPooling2D config needs a `pool_size`",
-            )
-        })?;
-        let mut layer = MaxPooling2D::new(pool_size);
-        layer.name = fields.name()?;
-        layer.strides = fields.pair("strides")?;
-        if let Some(padding) = fields.optional("padding")? {
-            layer.padding = padding;
-        }
-        Ok(layer)
-    }
-
-    fn geometry_of(&self, input_shape: &[usize]) -> Result<Geometry> {
-        check_pair("pool_size", self.pool_size, "MaxPooling2D")?;
-        check_pair("strides", self.strides_used(), "MaxPooling2D")?;
-        Geometry::new(
-            &self.name,
-            "pool",
-            input_shape,
-            self.pool_size,
-            self.strides_used(),
-            self.padding,
-            false,
-        )
-    }
-
-    fn built_geometry(&self, input: &ArrayViewD<'_, f32>) -> Result<Geometry> {
-        let built = self.geometry.map(|g| g.input_shape());
-        check_input(&self.name, built.as_ref().map(|s| &s[..]), input)?;
-        Ok(self.geometry.expect("checked by `check_input`"))
+        Ok(MaxPooling2D {
+            pooling: Pooling::from_config("MaxPooling2D", config)?,
+        })
     }
 }
 
@@ -205,17 +298,15 @@ impl Layer for MaxPooling2D {
     }
 
     fn name(&self) -> &str {
-        &self.name
+        self.pooling.name()
     }
 
     fn set_name(&mut self, name: String) {
-        self.name = name;
+        self.pooling.set_name(name);
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut dyn RngCore) -> Result<Vec<usize>> {
-        let g = self.geometry_of(input_shape)?;
-        self.geometry = Some(g);
-        Ok(vec![g.out_height, g.out_width, g.channels])
+        self.pooling.build(input_shape)
     }
 
     fn forward(
@@ -224,7 +315,7 @@ impl Layer for MaxPooling2D {
         output: &mut ArrayD<f32>,
         _training: bool,
     ) -> Result<()> {
-        let g = self.built_geometry(&input)?;
+        let g = self.pooling.built_geometry(&input)?;
         let batch = input.shape()[0];
         let input = input.as_standard_layout();
         let x = input.as_slice().expect("standard layout");
@@ -254,16 +345,7 @@ impl Layer for MaxPooling2D {
         grad_output: ArrayViewD<'_, f32>,
         grad_input: Option<&mut ArrayD<f32>>,
     ) -> Result<()> {
-        let g = self.built_geometry(&input)?;
-        let batch = input.shape()[0];
-        let expected = [batch, g.out_height, g.out_width, g.channels];
-        if grad_output.shape() != expected {
-            return Err(Error::shape(
-                &self.name,
-                crate::error::format_shape(&expected),
-                grad_output.shape(),
-            ));
-        }
+        let g = self.pooling.backward_geometry(&input, &grad_output)?;
         let Some(grad_input) = grad_input else {
             return Ok(());
         };
@@ -299,13 +381,7 @@ impl Layer for MaxPooling2D {
     }
 
     fn config(&self) -> Value {
-        let (sh, sw) = self.strides_used();
-        json!({
-            "name": self.name,
-            "pool_size": [self.pool_size.0, self.pool_size.1],
-            "strides": [sh, sw],
-            "padding": self.padding,
-        })
+        self.pooling.config()
     }
 }
 

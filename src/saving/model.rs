@@ -15,7 +15,7 @@ use super::file::{
 use super::registry::LayerRegistry;
 use super::FORMAT;
 use crate::io::write_atomic;
-use crate::layers::{AveragePooling2D, Conv2D, GlobalAveragePooling2D, Layer, MaxPooling2D};
+use crate::layers::{Conv2D, GlobalAveragePooling2D, Layer, MaxPooling2D};
 use crate::model::Sequential;
 use crate::optimizers::OptimizerState;
 use crate::{Error, Result};
@@ -669,8 +669,8 @@ fn make_layer(
 /// their input's shape (`BatchNormalization`, `Dropout`, `ReLU`,
 /// `Softmax`); stops at the first layer of a class it does not know the
 /// shapes of, or whose config does not give them (the layer's own checks
-/// report such a config). The global poolings share their config's fields,
-/// and one reader serves both.
+/// report such a config). The two windowed poolings share their config's
+/// fields, as do the two global ones, and one reader serves each pair.
 fn check_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
     let mut shape = config.input_shape.clone();
     for entry in &config.layers {
@@ -709,16 +709,8 @@ fn check_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
                 check_kernel(file, name, &layer.kernel_shape(shape[2]))?;
                 shape = output;
             }
-            "MaxPooling2D" => {
+            "MaxPooling2D" | "AveragePooling2D" => {
                 let output = MaxPooling2D::from_config(&entry.config)
-                    .and_then(|layer| layer.compute_output_shape(&shape));
-                let Ok(output) = output else {
-                    return Ok(());
-                };
-                shape = output;
-            }
-            "AveragePooling2D" => {
-                let output = AveragePooling2D::from_config(&entry.config)
                     .and_then(|layer| layer.compute_output_shape(&shape));
                 let Ok(output) = output else {
                     return Ok(());
