@@ -92,6 +92,12 @@ const INK_THRESHOLD: f32 = 0.2;
 /// within MNIST's usual range are not changed.
 const MNIST_STROKE_WIDTH: f64 = 1.65;
 
+/// Boldest stroke, in pixels of the 28x28 frame, that [`prepare`] leaves
+/// alone: the 95th percentile of MNIST's stroke widths, measured as for
+/// [`MNIST_STROKE_WIDTH`] (upper quartile 2.33, 90th percentile 2.74, 99th
+/// 3.61). Bolder strokes are thinned to it.
+const MNIST_BOLD_STROKE_WIDTH: f64 = 3.02;
+
 /// How a grey picture becomes a 28x28 MNIST-like input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Preparation {
@@ -182,15 +188,20 @@ pub fn load_grey(path: impl AsRef<Path>) -> Result<Array2<f32>> {
 /// 2. Ink is how far a pixel is from the paper's level, on the ink's side.
 ///    Pixels below a fifth of the strongest ink count as paper; the rest is
 ///    scaled so that the strongest ink is 1.
-/// 3. Strokes too thin for MNIST are thickened. The stroke width is
-///    estimated on the cropped ink as twice its area over its outline
-///    length (pixels of at least half the strongest ink). Scaled down with
-///    the ink, it should be at least 1.65 pixels, the lower quartile of
-///    MNIST's stroke widths measured the same way (their mean is 2.03).
+/// 3. Strokes too thin or too bold for MNIST are brought into its range.
+///    The stroke width is estimated on the cropped ink as twice its area
+///    over its outline length (pixels of at least half the strongest ink).
+///    Scaled down with the ink, it should be at least 1.65 pixels, the
+///    lower quartile of MNIST's stroke widths measured the same way (their
+///    mean is 2.03), and at most 3.02 pixels, their 95th percentile.
 ///    Thinner strokes (a one-pixel pen on a large canvas becomes a line a
 ///    fraction of a pixel wide) are widened by drawing around them with a
-///    round, anti-aliased pen, so that they reach that width once scaled.
-///    Wider strokes are left as they are.
+///    round, anti-aliased pen, so that they reach the lower bound once
+///    scaled. Bolder strokes (a marker on a small canvas) are thinned by
+///    taking the same width off both sides of every stroke, with a soft
+///    edge, so that they come down to the upper bound once scaled (the
+///    amount allows for the ink's box shrinking with its strokes). Strokes
+///    within that range are left as they are.
 /// 4. The ink's bounding box is scaled to fit 20x20, keeping its aspect
 ///    ratio, with area averaging when it shrinks (thin strokes become grey
 ///    rather than vanish) and linear interpolation when it grows. The
@@ -219,13 +230,15 @@ pub fn load_grey(path: impl AsRef<Path>) -> Result<Array2<f32>> {
 ///   pictures first.
 /// - The border must be mostly paper; a digit that covers most of the
 ///   border can have its polarity misjudged.
-/// - Bold strokes are not thinned: a very bold pen can fill a small loop,
-///   such as the upper loop of an 8, and no width change opens it again.
+/// - A very bold pen can fill a small loop, such as the upper loop of an 8;
+///   thinning narrows the strokes around it but does not open it again.
 /// - The width estimate is one number for the whole digit: a drawing that
 ///   mixes hairlines with bold strokes is judged by their average.
-/// - Thickening works at the picture's own resolution, so a large picture
-///   with thin strokes costs a distance transform over its ink's bounding
-///   box: about 16 bytes a pixel of that box, briefly.
+/// - Thinning takes the same width off every stroke: in a drawing that mixes
+///   hairlines with very bold strokes, the hairlines can vanish.
+/// - Widening and thinning work at the picture's own resolution, so a large
+///   picture whose strokes are out of range costs a distance transform over
+///   its ink's bounding box: about 16 bytes a pixel of that box, briefly.
 ///
 /// # Examples
 ///
@@ -546,7 +559,7 @@ fn prepare_naive(grey: &Array2<f32>) -> Array2<f32> {
 fn prepare_mnist(grey: &Array2<f32>) -> Result<Array2<f32>> {
     let ink = ink_from_paper(grey)?;
     let ((top, bottom), (left, right)) = bounding_box(&ink);
-    let cropped = thicken_thin_strokes(ink.slice(s![top..bottom, left..right]).to_owned());
+    let cropped = fit_stroke_width(ink.slice(s![top..bottom, left..right]).to_owned());
 
     let fitted = stretch(fit_into_box(&cropped, INK_BOX));
     log::debug!(
@@ -643,26 +656,45 @@ fn stroke_width(ink: &Array2<f32>) -> Option<f64> {
     (area > 0).then(|| 2.0 * area as f64 / outline as f64)
 }
 
-/// Widens the strokes of cropped `ink` (strongest ink 1) when, once its
-/// longer side is scaled to [`INK_BOX`], they would be thinner than
-/// [`MNIST_STROKE_WIDTH`]; see step 3 of [`prepare`]. Every pixel within
-/// `radius` of a stroke pixel (at least one half) becomes ink, with a soft
-/// edge one pixel wide; the result is cropped to its ink again.
-fn thicken_thin_strokes(ink: Array2<f32>) -> Array2<f32> {
+/// Brings the strokes of cropped `ink` (strongest ink 1) into MNIST's range
+/// of widths once its longer side is scaled to [`INK_BOX`]: widened when
+/// thinner than [`MNIST_STROKE_WIDTH`], thinned when bolder than
+/// [`MNIST_BOLD_STROKE_WIDTH`], unchanged otherwise; see step 3 of
+/// [`prepare`].
+fn fit_stroke_width(ink: Array2<f32>) -> Array2<f32> {
     let (height, width) = ink.dim();
     let Some(width_now) = stroke_width(&ink) else {
         return ink;
     };
     let scale = INK_BOX as f64 / height.max(width) as f64;
-    let radius = (MNIST_STROKE_WIDTH / scale - width_now) / 2.0;
-    if radius <= 0.0 {
-        return ink;
+    let widen_by = (MNIST_STROKE_WIDTH / scale - width_now) / 2.0;
+    // Thinning by `r` a side also shrinks the longer side by `2 r`, which
+    // enlarges the scale: solve `(w - 2 r) * box / (side - 2 r) = bound`.
+    let longer = height.max(width) as f64;
+    let bold_ratio = MNIST_BOLD_STROKE_WIDTH / INK_BOX as f64;
+    let thin_by = (width_now - bold_ratio * longer) / (2.0 * (1.0 - bold_ratio));
+    if widen_by > 0.0 {
+        log::debug!(
+            "stroke width {width_now:.2} pixels ({:.2} once scaled), thickened by {widen_by:.2} a side",
+            width_now * scale
+        );
+        thicken_strokes(ink, widen_by)
+    } else if thin_by > 0.0 {
+        log::debug!(
+            "stroke width {width_now:.2} pixels ({:.2} once scaled), thinned by {thin_by:.2} a side",
+            width_now * scale
+        );
+        thin_strokes(ink, thin_by)
+    } else {
+        ink
     }
-    log::debug!(
-        "stroke width {width_now:.2} pixels ({:.2} once scaled), thickened by {radius:.2} a side",
-        width_now * scale
-    );
+}
 
+/// Widens every stroke of `ink` by `radius` pixels a side: every pixel
+/// within `radius` of a stroke pixel (at least one half) becomes ink, with a
+/// soft edge one pixel wide; the result is cropped to its ink again.
+fn thicken_strokes(ink: Array2<f32>, radius: f64) -> Array2<f32> {
+    let (height, width) = ink.dim();
     let pad = radius.ceil() as usize + 1;
     let mut padded = Array2::<f32>::zeros((height + 2 * pad, width + 2 * pad));
     padded
@@ -675,6 +707,32 @@ fn thicken_thin_strokes(ink: Array2<f32>) -> Array2<f32> {
     }
     let ((top, bottom), (left, right)) = bounding_box(&padded);
     padded.slice(s![top..bottom, left..right]).to_owned()
+}
+
+/// Thins every stroke of `ink` by `radius` pixels a side: a stroke pixel (at
+/// least one half) keeps its ink in proportion to how far beyond `radius`
+/// it lies from the paper (pixels below one half, or outside the picture),
+/// from none within `radius + 0.5` to all from `radius + 1.5`, and fainter
+/// pixels become paper. The result is cropped to its ink again; `ink` is
+/// returned unchanged when thinning would leave nothing.
+fn thin_strokes(ink: Array2<f32>, radius: f64) -> Array2<f32> {
+    let (height, width) = ink.dim();
+    // The paper as strokes of its own, with a ring of it around the picture.
+    let mut paper = Array2::<f32>::ones((height + 2, width + 2));
+    paper
+        .slice_mut(s![1..=height, 1..=width])
+        .assign(&ink.mapv(|v| if v >= 0.5 { 0.0 } else { 1.0 }));
+    let distance = distance_to_strokes(&paper);
+    let mut thinned = Array2::<f32>::zeros((height, width));
+    for ((y, x), v) in thinned.indexed_iter_mut() {
+        let d = f64::from(distance[[y + 1, x + 1]]).sqrt();
+        *v = ink[[y, x]] * (d - radius - 0.5).clamp(0.0, 1.0) as f32;
+    }
+    if thinned.iter().all(|&v| v <= 0.0) {
+        return ink;
+    }
+    let ((top, bottom), (left, right)) = bounding_box(&thinned);
+    thinned.slice(s![top..bottom, left..right]).to_owned()
 }
 
 /// Squared Euclidean distance from every pixel to the nearest pixel of at
@@ -1031,11 +1089,12 @@ mod tests {
 
     #[test]
     fn a_wide_bar_keeps_its_aspect_ratio() {
+        // 6 by 40 pixels: 3 by 20 once scaled, a stroke within MNIST's range.
         let mut grey = Array2::from_elem((100, 200), 255.0_f32);
-        grey.slice_mut(s![30..40, 50..90]).fill(0.0);
+        grey.slice_mut(s![30..36, 50..90]).fill(0.0);
         let input = prepare(&grey, Preparation::Mnist).unwrap();
         let ((top, bottom), (left, right)) = bounding_box(&input);
-        assert_eq!((bottom - top, right - left), (5, 20));
+        assert_eq!((bottom - top, right - left), (3, 20));
         assert!(input
             .slice(s![top..bottom, left..right])
             .iter()
@@ -1044,7 +1103,7 @@ mod tests {
         let tall = grey.t().to_owned();
         let input = prepare(&tall, Preparation::Mnist).unwrap();
         let ((top, bottom), (left, right)) = bounding_box(&input);
-        assert_eq!((bottom - top, right - left), (20, 5));
+        assert_eq!((bottom - top, right - left), (20, 3));
     }
 
     #[test]
@@ -1126,7 +1185,44 @@ mod tests {
         ink.mapv_inplace(|v| if v < 0.2 { 0.0 } else { v });
         let ((top, bottom), (left, right)) = bounding_box(&ink);
         let cropped = ink.slice(s![top..bottom, left..right]).to_owned();
-        assert_eq!(thicken_thin_strokes(cropped.clone()), cropped);
+        assert_eq!(fit_stroke_width(cropped.clone()), cropped);
+    }
+
+    #[test]
+    fn bold_pens_are_thinned_into_mnist_range() {
+        // Pens of 60 and 80 pixels on a 180-pixel ring measure 3.9 and 4.7
+        // pixels once scaled, bolder than 99 MNIST digits in 100 (3.61).
+        // Thinned, they come down near MNIST's 95th percentile (3.02).
+        for pen in [60.0, 80.0] {
+            let grey = ring(300, 90.0, pen);
+            let input = prepare(&grey, Preparation::Mnist).unwrap();
+            let width = stroke_width(&input).unwrap();
+            assert!((2.6..=3.5).contains(&width), "pen {pen}: {width}");
+
+            let mut ink = grey.mapv(|v| 1.0 - v / 255.0);
+            ink.mapv_inplace(|v| if v < 0.2 { 0.0 } else { v });
+            let ((top, bottom), (left, right)) = bounding_box(&ink);
+            let cropped = ink.slice(s![top..bottom, left..right]).to_owned();
+            let scaled = stretch(fit_into_box(&cropped, INK_BOX));
+            let untouched = stroke_width(&scaled).unwrap();
+            assert!(untouched > 3.8, "pen {pen}: {untouched}");
+        }
+    }
+
+    #[test]
+    fn thinning_takes_the_same_width_off_every_side() {
+        let ink = Array2::<f32>::ones((100, 10));
+        let thin = thin_strokes(ink, 2.0);
+        // Pixels 1 and 2 from the paper go, pixel 3 keeps half its ink.
+        assert_eq!(thin.dim(), (96, 6));
+        assert_eq!(thin.row(48).to_vec(), vec![0.5, 1.0, 1.0, 1.0, 1.0, 0.5]);
+        // Faint pixels are paper; a stroke too thin to survive is kept.
+        let mut faint = Array2::<f32>::from_elem((20, 20), 0.3);
+        faint.slice_mut(s![5..15, 8..12]).fill(1.0);
+        let thin = thin_strokes(faint.clone(), 0.6);
+        assert_eq!(thin.dim(), (8, 2));
+        assert!(thin.iter().all(|&v| v > 0.5), "{thin:?}");
+        assert_eq!(thin_strokes(faint.clone(), 3.0), faint);
     }
 
     #[test]
@@ -1145,7 +1241,7 @@ mod tests {
         // A 1-pixel line 200 pixels long scales by 0.1: it needs 16.5.
         let mut ink = Array2::<f32>::zeros((200, 1));
         ink.fill(1.0);
-        let thick = thicken_thin_strokes(ink);
+        let thick = fit_stroke_width(ink);
         // 2 * 200 / 402 = 0.995 now, so a radius of (16.5 - 0.995) / 2 =
         // 7.75 pixels a side; the soft edge reaches 8 pixels out.
         assert_eq!(thick.dim(), (216, 17));
