@@ -60,6 +60,21 @@ pub trait Loss: Send + Sync {
         None
     }
 
+    /// Checks whole targets against the shape of the predictions they
+    /// will meet, `(samples, ...)`, before any training: `fit` calls it on
+    /// its arrays and its validation data, so that a bad label is reported
+    /// before the first step changes a weight, not in the middle of an
+    /// epoch. The default accepts any targets, which
+    /// [`compute`](Loss::compute) then checks batch by batch.
+    ///
+    /// # Errors
+    ///
+    /// As [`compute`](Loss::compute).
+    fn check_targets(&self, y_true: ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<()> {
+        let _ = (y_true, y_pred_shape);
+        Ok(())
+    }
+
     /// The configuration, as Keras' `get_config`.
     fn config(&self) -> serde_json::Value {
         json!({ "name": self.name() })
@@ -90,6 +105,10 @@ impl Loss for Box<dyn Loss> {
     ) -> Option<Result<()>> {
         self.as_ref()
             .softmax_logits_gradient(y_true, probs, gradient)
+    }
+
+    fn check_targets(&self, y_true: ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<()> {
+        self.as_ref().check_targets(y_true, y_pred_shape)
     }
 
     fn config(&self) -> serde_json::Value {
@@ -141,24 +160,33 @@ impl SparseCategoricalCrossentropy {
         y_true: &'a ArrayViewD<'_, f32>,
         y_pred: &ArrayViewD<'_, f32>,
     ) -> Result<CowArray<'a, f32, Ix1>> {
-        let (batch, classes) = rows_shape(self.name(), y_pred)?;
+        let batch = self.check_labels(y_true, y_pred.shape())?;
+        Ok(y_true.to_shape(batch).expect("one value per sample"))
+    }
+
+    /// Checks the labels for predictions of `y_pred_shape` and returns the
+    /// number of samples.
+    fn check_labels(&self, y_true: &ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<usize> {
+        let (batch, classes) = rows_shape(self.name(), y_pred_shape)?;
         let sparse_shape = y_true.ndim() == 1 || (y_true.ndim() == 2 && y_true.shape()[1] == 1);
         if !sparse_shape || y_true.shape()[0] != batch {
-            let hint = if y_true.shape() == y_pred.shape() {
+            let hint = if y_true.shape() == y_pred_shape {
                 ": these look like one-hot rows; use `CategoricalCrossentropy` for them"
             } else {
                 ""
             };
             return Err(Error::ShapeMismatch {
                 layer: self.name().into(),
-                expected: format!("integer labels ({batch},) for predictions ({batch}, {classes})"),
+                expected: format!(
+                    "({batch},), one integer label per row of predictions ({batch}, {classes})"
+                ),
                 got: format!("{}{hint}", format_shape(y_true.shape())),
             });
         }
         for (i, &v) in y_true.iter().enumerate() {
             label_at(i, v, classes)?;
         }
-        Ok(y_true.to_shape(batch).expect("one value per sample"))
+        Ok(batch)
     }
 }
 
@@ -190,6 +218,10 @@ impl Loss for SparseCategoricalCrossentropy {
         Some(self.labels(&y_true, &probs).map(|labels| {
             logits_gradient(&Targets::Sparse(&labels), &probs, gradient);
         }))
+    }
+
+    fn check_targets(&self, y_true: ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<()> {
+        self.check_labels(&y_true, y_pred_shape).map(|_| ())
     }
 
     fn config(&self) -> serde_json::Value {
@@ -234,8 +266,8 @@ impl CategoricalCrossentropy {
         self
     }
 
-    fn check(&self, y_true: &ArrayViewD<'_, f32>, y_pred: &ArrayViewD<'_, f32>) -> Result<()> {
-        let (batch, classes) = rows_shape(self.name(), y_pred)?;
+    fn check(&self, y_true: &ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<()> {
+        let (batch, classes) = rows_shape(self.name(), y_pred_shape)?;
         if y_true.shape() != [batch, classes] {
             let hint = if y_true.len() == batch {
                 ": these look like integer labels; use `SparseCategoricalCrossentropy` for them"
@@ -244,7 +276,7 @@ impl CategoricalCrossentropy {
             };
             return Err(Error::ShapeMismatch {
                 layer: self.name().into(),
-                expected: format!("one-hot targets ({batch}, {classes})"),
+                expected: format!("({batch}, {classes}), one-hot targets like the predictions"),
                 got: format!("{}{hint}", format_shape(y_true.shape())),
             });
         }
@@ -263,7 +295,7 @@ impl Loss for CategoricalCrossentropy {
         y_pred: ArrayViewD<'_, f32>,
         gradient: Option<&mut ArrayD<f32>>,
     ) -> Result<f32> {
-        self.check(&y_true, &y_pred)?;
+        self.check(&y_true, y_pred.shape())?;
         let targets = Targets::Dense(&y_true);
         Ok(cross_entropy(&targets, &y_pred, self.from_logits, gradient))
     }
@@ -277,9 +309,13 @@ impl Loss for CategoricalCrossentropy {
         if self.from_logits {
             return None;
         }
-        Some(self.check(&y_true, &probs).map(|()| {
+        Some(self.check(&y_true, probs.shape()).map(|()| {
             logits_gradient(&Targets::Dense(&y_true), &probs, gradient);
         }))
+    }
+
+    fn check_targets(&self, y_true: ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<()> {
+        self.check(&y_true, y_pred_shape)
     }
 
     fn config(&self) -> serde_json::Value {
@@ -395,15 +431,15 @@ impl Targets<'_, '_> {
     }
 }
 
-fn rows_shape(name: &str, y_pred: &ArrayViewD<'_, f32>) -> Result<(usize, usize)> {
-    if y_pred.ndim() != 2 || y_pred.shape()[0] == 0 || y_pred.shape()[1] == 0 {
-        return Err(Error::shape(
+fn rows_shape(name: &str, y_pred_shape: &[usize]) -> Result<(usize, usize)> {
+    match *y_pred_shape {
+        [batch, classes] if batch > 0 && classes > 0 => Ok((batch, classes)),
+        _ => Err(Error::shape(
             name,
             "predictions (batch, classes)",
-            y_pred.shape(),
-        ));
+            y_pred_shape,
+        )),
     }
-    Ok((y_pred.shape()[0], y_pred.shape()[1]))
 }
 
 /// The mean cross-entropy, and its gradient with respect to `y_pred`.

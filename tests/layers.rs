@@ -236,6 +236,15 @@ fn the_summary_counts_the_moving_statistics_as_non_trainable() {
         text.contains(" Non-trainable params: 8 (32.00 B)"),
         "{text}"
     );
+    // The name column widens for the longest name: every output shape
+    // starts where the header's does.
+    let lines: Vec<&str> = text.lines().collect();
+    let column = lines[2].find("Output Shape").unwrap();
+    let rows = &lines[4..lines.len() - 4];
+    assert_eq!(rows.len(), model.layers().len(), "{text}");
+    for row in rows {
+        assert_eq!(row.find("(None"), Some(column), "{text}");
+    }
 
     model.set_trainable("batch_normalization", false).unwrap();
     assert_eq!(model.summary().non_trainable_params(), 16);

@@ -1004,3 +1004,74 @@ fn a_layer_pushed_on_a_trained_model_leaves_the_trained_weights_as_they_are() ->
     assert!(Sequential::new().pop().is_none());
     Ok(())
 }
+
+#[test]
+fn a_bad_label_stops_fit_before_any_weight_changes() {
+    let (x, y) = toy(64);
+    let images = x.clone().into_shape_with_order((64, 1, 2, 1)).unwrap();
+    let image_model = |seed: u64| {
+        let mut m = Sequential::new()
+            .input_shape([1, 2, 1])
+            .seed(seed)
+            .add(Flatten::new())
+            .add(Dense::new(2).activation(Activation::Softmax));
+        m.compile(
+            Adam::new(),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+        m
+    };
+    // The last label of the training arrays, of the validation data, and
+    // of a flow's labels: found before the first batch is trained.
+    let mut bad = y.clone();
+    bad[63] = 2.0;
+    let mut m = model(1);
+    let before = m.get_weights();
+    // In order, the bad label comes in the last batch.
+    let err = m
+        .fit((&x, &bad), quiet().batch_size(8).shuffle(false))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::LabelOutOfRange { index: 63, .. }),
+        "{err}"
+    );
+    assert_eq!(m.get_weights(), before);
+
+    let mut m = model(1);
+    let err = m
+        .fit((&x, &y), quiet().batch_size(8).validation_data(&x, &bad))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::LabelOutOfRange { index: 63, data, .. } if data == "validation_data"),
+        "{err}"
+    );
+    assert_eq!(m.get_weights(), before);
+
+    let mut m = image_model(1);
+    let before = m.get_weights();
+    let flow = ImageDataGenerator::new()
+        .flow(&images, &bad, 8)
+        .unwrap()
+        .shuffle(false);
+    let err = m.fit(flow, quiet()).unwrap_err();
+    assert!(
+        matches!(err, Error::LabelOutOfRange { index: 63, .. }),
+        "{err}"
+    );
+    assert_eq!(m.get_weights(), before);
+
+    // One-hot rows given to the sparse loss: the hint shows the data's
+    // shapes, not a batch's.
+    let one_hot = kerust::utils::to_categorical(&y, 2).unwrap();
+    let err = model(1)
+        .fit((&x, &one_hot), quiet().batch_size(8))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`sparse_categorical_crossentropy` expected shape (64,), one integer label per row \
+         of predictions (64, 2), got (64, 2): these look like one-hot rows; use \
+         `CategoricalCrossentropy` for them"
+    );
+}

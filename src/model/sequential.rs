@@ -487,6 +487,7 @@ impl Sequential {
 
     /// The Keras summary table: each layer's name and type, output shape and
     /// number of weights, and the totals. Print it with `println!("{}", ..)`.
+    #[must_use = "the summary is a value: print it with `println!(\"{}\", model.summary())`"]
     pub fn summary(&self) -> Summary {
         let rows = self
             .layers
@@ -545,7 +546,14 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (w1, w2, w3) = (29, 26, 15);
+        // Keras' widths, widened to the longest name or shape.
+        let widest = |column: fn(&(String, String, usize, usize)) -> &String, least: usize| {
+            self.rows
+                .iter()
+                .map(|row| column(row).chars().count())
+                .fold(least, usize::max)
+        };
+        let (w1, w2, w3) = (widest(|r| &r.0, 29), widest(|r| &r.1, 26), 15);
         let rule = |c: &str| c.repeat(w1 + w2 + w3 + 2);
         writeln!(f, "Model: \"{}\"", self.name)?;
         writeln!(f, "{}", rule("─"))?;

@@ -62,6 +62,16 @@ pub trait BatchSource: Send {
         None
     }
 
+    /// Every target of the source, in the order of its data (the order
+    /// [`sample_index`](BatchSource::sample_index) counts in), when it holds
+    /// them: `fit` checks them against the compiled loss before training,
+    /// so that a bad label stops it before any weight changes. `None` (the
+    /// default) when the source cannot give them all at once; each batch's
+    /// targets are then checked as it comes.
+    fn targets(&self) -> Option<ArrayViewD<'_, f32>> {
+        None
+    }
+
     /// Gives a used batch back so that its memory can be reused.
     fn recycle(&mut self, batch: Batch) {
         let _ = batch;
@@ -124,6 +134,10 @@ impl<'a> ArraySource<'a> {
 impl BatchSource for ArraySource<'_> {
     fn len(&self) -> usize {
         self.x.shape()[0]
+    }
+
+    fn targets(&self) -> Option<ArrayViewD<'_, f32>> {
+        Some(self.y.view())
     }
 
     fn sample_shape(&self) -> Vec<usize> {

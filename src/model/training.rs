@@ -41,7 +41,10 @@ impl Sequential {
     ///
     /// [`Error::NotCompiled`] before `compile`; [`Error::EmptyData`],
     /// [`Error::ShapeMismatch`] and [`Error::LabelOutOfRange`] for data that
-    /// does not fit the model; [`Error::InvalidArgument`] for bad options;
+    /// does not fit the model (the targets of arrays, of a flow and of the
+    /// validation data are checked with
+    /// [`Loss::check_targets`](crate::losses::Loss::check_targets) before
+    /// the first step); [`Error::InvalidArgument`] for bad options;
     /// [`Error::NonFiniteInput`] when an input is NaN or infinite (arrays
     /// are looked at before training starts, a generator's batches when the
     /// loss stops being finite); [`Error::NonFiniteLoss`] when the loss
@@ -75,6 +78,7 @@ impl Sequential {
         check_options(&options)?;
         let (mut source, validation) = split_data(data.into_fit_data(), &options)?;
         self.build_for(&source.sample_shape(), Some(source.len()))?;
+        self.check_targets(source.as_ref(), validation.as_ref())?;
         let mut callbacks = std::mem::take(&mut options.callbacks);
         callbacks.push(Box::new(ProgbarLogger::new(options.verbose)));
         let params = TrainParams {
@@ -85,6 +89,31 @@ impl Sequential {
         };
         callbacks.iter_mut().for_each(|c| c.set_params(&params));
         self.run_epochs(source.as_mut(), validation, &options, &mut callbacks)
+    }
+
+    /// Checks the targets of `source`, when it can give them, and of the
+    /// validation data against the compiled loss and the model's outputs.
+    fn check_targets(
+        &self,
+        source: &dyn BatchSource,
+        validation: Option<&Validation<'_>>,
+    ) -> Result<()> {
+        let loss = &self.compiled("fit")?.loss;
+        let output = self.output_shape()?;
+        let predictions = |y: &ArrayViewD<'_, f32>| {
+            let mut shape = vec![y.shape().first().copied().unwrap_or(0)];
+            shape.extend_from_slice(&output);
+            shape
+        };
+        if let Some(y) = source.targets() {
+            loss.check_targets(y.view(), &predictions(&y))?;
+        }
+        if let Some(v) = validation {
+            let ((inputs, labels), offset) = (v.names, v.offset);
+            loss.check_targets(v.y.view(), &predictions(&v.y))
+                .map_err(|e| e.relocated(inputs, labels, |i| i + offset))?;
+        }
+        Ok(())
     }
 
     fn run_epochs(

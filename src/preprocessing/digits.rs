@@ -448,13 +448,15 @@ fn jpeg_is_truncated(bytes: &[u8]) -> bool {
 /// already in memory, so even the decoder's I/O errors (running out of
 /// bytes) are about its contents.
 fn decode_error(path: &Path, format: ImageFormat, error: ImageError) -> Error {
+    // The formats read are named by their initials: PNG, JPEG, BMP, GIF.
+    let format = format!("{format:?}").to_uppercase();
     let what = match error {
-        ImageError::IoError(e) => format!("the {format:?} data is truncated or corrupt: {e}"),
+        ImageError::IoError(e) => format!("the {format} data is truncated or corrupt: {e}"),
         ImageError::Limits(e) => format!(
             "the picture exceeds the decoding limits ({MAX_SIDE} pixels a side, \
              {MAX_DECODER_BYTES} bytes): {e}"
         ),
-        other => format!("cannot decode it as {format:?}: {other}"),
+        other => format!("cannot decode it as {format}: {other}"),
     };
     Error::format(path, what)
 }

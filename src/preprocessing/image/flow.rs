@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn};
+use ndarray::{ArrayBase, ArrayD, ArrayViewD, Data, Dimension, IxDyn};
 use rayon::prelude::*;
 use rayon::ThreadPool;
 
@@ -334,6 +334,10 @@ impl BatchSource for Flow {
 
     fn sample_index(&self, position: usize) -> Option<usize> {
         self.order.get(position).copied()
+    }
+
+    fn targets(&self) -> Option<ArrayViewD<'_, f32>> {
+        Some(self.data.labels.view())
     }
 
     /// Keeps the batch's arrays to be refilled by a later batch.
