@@ -96,8 +96,8 @@ impl AveragePooling2D {
     ///
     /// # Errors
     ///
-    /// As [`build`](Layer::build): [`Error::InvalidArgument`] for a pool
-    /// size or stride with a zero side, and [`Error::ShapeMismatch`] for an
+    /// As [`build`](Layer::build): [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a pool
+    /// size or stride with a zero side, and [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) for an
     /// input that is not an image or, with `valid` padding, is smaller than
     /// the pool.
     ///
@@ -125,7 +125,7 @@ impl AveragePooling2D {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] naming the field when the config is not
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming the field when the config is not
     /// an object, `pool_size` is missing, a field has the wrong type or a
     /// value kerust does not support, or a field is not one of these.
     ///
