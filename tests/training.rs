@@ -1075,3 +1075,132 @@ fn a_bad_label_stops_fit_before_any_weight_changes() {
          `CategoricalCrossentropy` for them"
     );
 }
+
+/// The toy model compiled with plain SGD at `learning_rate`.
+fn sgd_model(seed: u64, learning_rate: f32) -> Sequential {
+    let mut model = Sequential::new()
+        .input_shape([2])
+        .seed(seed)
+        .add(Dense::new(8).activation(Activation::Relu))
+        .add(Dense::new(2).activation(Activation::Softmax));
+    model
+        .compile(
+            Sgd::new().learning_rate(learning_rate),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    model
+}
+
+#[test]
+fn class_weight_scales_each_sample_s_loss_and_gradient_as_keras_does() {
+    let (x, y) = toy(24);
+    let options = || quiet().epochs(3).batch_size(8).seed(5);
+
+    // One weight for every class multiplies every gradient by it: with SGD,
+    // the same steps as a learning rate that many times larger, to the bit.
+    let mut doubled = sgd_model(2, 0.1);
+    doubled
+        .fit((&x, &y), options().class_weight([(0, 2.0), (1, 2.0)]))
+        .unwrap();
+    let mut faster = sgd_model(2, 0.2);
+    faster.fit((&x, &y), options()).unwrap();
+    assert_eq!(doubled.get_weights(), faster.get_weights());
+
+    // Weights of 1 change nothing.
+    let mut ones = sgd_model(2, 0.1);
+    ones.fit((&x, &y), options().class_weight([(1, 1.0)]))
+        .unwrap();
+    let mut plain = sgd_model(2, 0.1);
+    plain.fit((&x, &y), options()).unwrap();
+    assert_eq!(ones.get_weights(), plain.get_weights());
+
+    // The logged loss of one batch is the sum of each sample's cross-entropy
+    // times its class' weight, over the number of samples; the accuracy is
+    // the weight of the right answers over the total weight.
+    let mut model = sgd_model(3, 0.1);
+    let probs = model.predict(&x).unwrap();
+    let weight = |label: f32| if label == 1.0 { 3.0 } else { 0.5 };
+    let (mut loss, mut right, mut total) = (0.0_f64, 0.0_f64, 0.0_f64);
+    for (i, &label) in y.iter().enumerate() {
+        let p = f64::from(probs[[i, label as usize]]);
+        let w = weight(label);
+        loss -= w * p.ln();
+        let guess = usize::from(probs[[i, 1]] > probs[[i, 0]]);
+        if guess == label as usize {
+            right += w;
+        }
+        total += w;
+    }
+    let history = model
+        .fit(
+            (&x, &y),
+            quiet().batch_size(24).class_weight([(0, 0.5), (1, 3.0)]),
+        )
+        .unwrap();
+    let logged = history.get("loss").unwrap()[0];
+    let expected = loss / 24.0;
+    assert!(
+        (logged - expected).abs() < 1e-6 * expected,
+        "{logged} against {expected}"
+    );
+    assert_eq!(history.get("accuracy").unwrap()[0], right / total);
+    // Validation figures are not weighted.
+    let mut model = sgd_model(3, 0.1);
+    let history = model
+        .fit(
+            (&x, &y),
+            quiet()
+                .batch_size(24)
+                .class_weight([(0, 0.5), (1, 3.0)])
+                .validation_data(&x, &y),
+        )
+        .unwrap();
+    let mut after = sgd_model(3, 0.1);
+    after.set_weights(&model.get_weights()).unwrap();
+    let scores = after.evaluate(&x, &y).unwrap();
+    assert_eq!(
+        history.get("val_loss").unwrap()[0],
+        scores.get("loss").unwrap()
+    );
+
+    // One-hot targets take the class of their largest entry.
+    let one_hot = kerust::utils::to_categorical(&y, 2).unwrap();
+    let mut categorical = Sequential::new()
+        .input_shape([2])
+        .seed(2)
+        .add(Dense::new(8).activation(Activation::Relu))
+        .add(Dense::new(2).activation(Activation::Softmax));
+    categorical
+        .compile(
+            Sgd::new().learning_rate(0.1),
+            CategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    categorical
+        .fit((&x, &one_hot), options().class_weight([(0, 2.0), (1, 2.0)]))
+        .unwrap();
+    assert_eq!(categorical.get_weights(), faster.get_weights());
+}
+
+#[test]
+fn bad_class_weights_are_refused_by_name() {
+    let (x, y) = toy(8);
+    for (weights, says) in [
+        (vec![(0, -1.0)], "0: -1"),
+        (vec![(1, f32::NAN)], "1: NaN"),
+        (vec![(0, 1.0), (0, 2.0)], "came twice"),
+    ] {
+        let err = model(0)
+            .fit((&x, &y), quiet().class_weight(weights))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(&err, Error::InvalidArgument { name, .. } if name == "class_weight"),
+            "{text}"
+        );
+        assert!(text.contains(says), "{text}");
+    }
+}

@@ -63,6 +63,8 @@ pub struct FitOptions<'a> {
     pub(crate) seed: u64,
     pub(crate) validation_data: Option<(ArrayViewD<'a, f32>, ArrayViewD<'a, f32>)>,
     pub(crate) validation_split: f64,
+    /// Keras' `class_weight`, as given: class and weight.
+    pub(crate) class_weight: Vec<(usize, f32)>,
     pub(crate) verbose: Verbosity,
     pub(crate) callbacks: Vec<Box<dyn Callback + 'a>>,
 }
@@ -86,6 +88,7 @@ impl<'a> FitOptions<'a> {
             seed: 0,
             validation_data: None,
             validation_split: 0.0,
+            class_weight: Vec::new(),
             verbose: Verbosity::Auto,
             callbacks: Vec::new(),
         }
@@ -149,6 +152,29 @@ impl<'a> FitOptions<'a> {
     /// Python does, so 1,000 samples at 0.1 keep 900.
     pub fn validation_split(mut self, fraction: f64) -> Self {
         self.validation_split = fraction;
+        self
+    }
+
+    /// Keras' `class_weight`: a weight for the training samples of each
+    /// class, given as `(class, weight)` pairs; a class not given weighs 1.
+    /// A sample's class is its label, or the position of the largest value
+    /// of a one-hot target. As in Keras, the loss of a batch becomes the
+    /// weighted sum of its samples' losses divided by the number of
+    /// samples, and the training metrics are weighted means (accuracy is
+    /// the weight of the right answers over the batch's total weight).
+    /// Validation figures are not weighted. Each weight must be finite and
+    /// not negative, and each class given once; `fit` checks them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kerust::prelude::*;
+    ///
+    /// // Mistakes on the rare class 1 cost five times as much.
+    /// let options = FitOptions::new().epochs(10).class_weight([(0, 1.0), (1, 5.0)]);
+    /// ```
+    pub fn class_weight(mut self, weights: impl IntoIterator<Item = (usize, f32)>) -> Self {
+        self.class_weight = weights.into_iter().collect();
         self
     }
 

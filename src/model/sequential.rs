@@ -27,6 +27,8 @@ pub(crate) struct Buffers {
     /// Gradient with respect to the current layer's output, and to its input.
     pub(crate) grad: ArrayD<f32>,
     pub(crate) grad_input: ArrayD<f32>,
+    /// The weight of each sample of the batch, under `class_weight`.
+    pub(crate) sample_weights: Vec<f32>,
 }
 
 /// A linear stack of layers, as Keras' `Sequential`.

@@ -1,6 +1,6 @@
 //! The training loop, evaluation and prediction of [`Sequential`].
 
-use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension};
+use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, Slice};
 use rayon::prelude::*;
 
 use super::options::{FitData, FitOptions, IntoFitData};
@@ -9,6 +9,7 @@ use super::source::{check_pair, ArraySource, BatchSource};
 use super::History;
 use crate::callbacks::{Callback, Logs, ProgbarLogger, TrainParams};
 use crate::layers::Layer;
+use crate::losses::{argmax, Loss};
 use crate::{Error, Result};
 
 /// Rows per piece when prediction is split across threads. Fixed, so that
@@ -124,6 +125,7 @@ impl Sequential {
         callbacks: &mut Callbacks<'_>,
     ) -> Result<History> {
         self.stop_training = false;
+        let class_weight = class_weight_table(&options.class_weight);
         let mut history = History::new();
         let mut logs = Logs::new();
         for c in callbacks.iter_mut() {
@@ -137,7 +139,7 @@ impl Sequential {
             for c in callbacks.iter_mut() {
                 c.on_epoch_begin(epoch, self, &logs)?;
             }
-            logs = self.train_epoch(epoch, source, callbacks)?;
+            logs = self.train_epoch(epoch, source, callbacks, &class_weight)?;
             if let Some(v) = &validation {
                 let ((inputs, labels), offset) = (v.names, v.offset);
                 let scores = self
@@ -169,6 +171,7 @@ impl Sequential {
         epoch: usize,
         source: &mut dyn BatchSource,
         callbacks: &mut Callbacks<'_>,
+        class_weight: &[f32],
     ) -> Result<Logs> {
         source.start_epoch(epoch)?;
         let compiled = self
@@ -192,7 +195,7 @@ impl Sequential {
                 })
             };
             let loss = self
-                .train_step(batch.x.view(), batch.y.view())
+                .train_step(batch.x.view(), batch.y.view(), class_weight)
                 .map_err(place)?;
             if !loss.is_finite() {
                 // A NaN or infinity among the inputs is the likeliest cause,
@@ -258,14 +261,17 @@ impl Sequential {
         for layer in self.layers.iter_mut() {
             layer.start_step(usize::MAX, step);
         }
-        self.train_step(x.view(), y)
+        self.train_step(x.view(), y, &[])
     }
 
     /// Forward pass, loss, backward pass and optimizer update for one batch.
+    /// `class_weight` holds the weight of each class, by index (a class
+    /// past its end weighs 1), or nothing, for no weighting.
     pub(crate) fn train_step(
         &mut self,
         x: ArrayViewD<'_, f32>,
         y: ArrayViewD<'_, f32>,
+        class_weight: &[f32],
     ) -> Result<f32> {
         let compiled = self
             .compiled
@@ -329,9 +335,26 @@ impl Sequential {
             false
         };
         let gradient = if fused { None } else { Some(&mut buffers.grad) };
-        let loss = compiled.loss.compute(y.view(), output, gradient)?;
+        let mut loss = compiled.loss.compute(y.view(), output.view(), gradient)?;
+        let weighted = !class_weight.is_empty();
+        if weighted {
+            // Keras' weighted `sum_over_batch_size`: each sample's loss and
+            // gradient times its weight, over the number of samples. Every
+            // row of the gradient comes from its own sample alone.
+            let weights = &mut buffers.sample_weights;
+            fill_sample_weights(weights, class_weight, &y);
+            loss = weighted_loss(compiled.loss.as_ref(), &y, &output, weights)?;
+            for (mut row, &w) in buffers.grad.axis_iter_mut(Axis(0)).zip(weights.iter()) {
+                row.mapv_inplace(|g| g * w);
+            }
+        }
         for metric in compiled.metrics.iter_mut() {
-            metric.update(y.view(), buffers.outputs[count - 1].view())?;
+            let output = buffers.outputs[count - 1].view();
+            if weighted {
+                metric.update_weighted(y.view(), output, &buffers.sample_weights)?;
+            } else {
+                metric.update(y.view(), output)?;
+            }
         }
 
         for i in (first_trainable..count).rev() {
@@ -509,6 +532,23 @@ fn check_options(options: &FitOptions<'_>) -> Result<()> {
             format!("expected at most `epochs` ({})", options.epochs),
         ));
     }
+    let mut classes = std::collections::BTreeSet::new();
+    for &(class, weight) in &options.class_weight {
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(Error::invalid(
+                "class_weight",
+                format!("{class}: {weight}"),
+                "expected a finite weight, 0 or more",
+            ));
+        }
+        if !classes.insert(class) {
+            return Err(Error::invalid(
+                "class_weight",
+                class,
+                "each class is given one weight, and this one came twice",
+            ));
+        }
+    }
     let split = options.validation_split;
     if !(0.0..1.0).contains(&split) {
         return Err(Error::invalid(
@@ -525,6 +565,60 @@ fn check_options(options: &FitOptions<'_>) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The weight of each class, by index, from `(class, weight)` pairs: 1 for
+/// a class not given; empty when none is given.
+fn class_weight_table(pairs: &[(usize, f32)]) -> Vec<f32> {
+    let Some(last) = pairs.iter().map(|&(class, _)| class).max() else {
+        return Vec::new();
+    };
+    let mut table = vec![1.0; last + 1];
+    for &(class, weight) in pairs {
+        table[class] = weight;
+    }
+    table
+}
+
+/// Each sample's weight: that of its class, which is its label, or the
+/// largest entry of a one-hot row. A label that is not a class index
+/// weighs 1; the loss reports it.
+fn fill_sample_weights(weights: &mut Vec<f32>, table: &[f32], y: &ArrayViewD<'_, f32>) {
+    let batch = y.shape().first().copied().unwrap_or(0);
+    let width = y.len().checked_div(batch).unwrap_or(0);
+    weights.clear();
+    weights.extend(y.outer_iter().map(|row| {
+        let class = if width > 1 {
+            Some(argmax(row.iter().copied()))
+        } else {
+            row.iter()
+                .next()
+                .filter(|v| v.is_finite() && **v >= 0.0)
+                .map(|v| v.round() as usize)
+        };
+        class.and_then(|c| table.get(c)).copied().unwrap_or(1.0)
+    }));
+}
+
+/// The sum of each sample's loss times its weight, over the number of
+/// samples.
+fn weighted_loss(
+    loss: &dyn Loss,
+    y: &ArrayViewD<'_, f32>,
+    output: &ArrayViewD<'_, f32>,
+    weights: &[f32],
+) -> Result<f32> {
+    let mut sum = 0.0_f64;
+    for (i, &w) in weights.iter().enumerate() {
+        let one = Slice::from(i..i + 1);
+        let value = loss.compute(
+            y.slice_axis(Axis(0), one),
+            output.slice_axis(Axis(0), one),
+            None,
+        )?;
+        sum += f64::from(w) * f64::from(value);
+    }
+    Ok((sum / weights.len().max(1) as f64) as f32)
 }
 
 /// The training source and the validation arrays, with `validation_split`
