@@ -2,8 +2,8 @@
 //!
 //! The fixtures in `tests/fixtures/` come from `make_refs.py --set shared`
 //! (see `tests/fixtures/REFERENCE.md`), except `rmsprop.json`,
-//! `optimizers.json`, `conv.json` and `layers.json`, which the scripts
-//! beside them write: each float is the
+//! `optimizers.json`, `conv.json`, `layers.json` and `class_weight.json`,
+//! which the scripts beside them write: each float is the
 //! shortest decimal that parses to the float32 Keras produced. Tolerances
 //! follow that README: 1e-6 relative for layers, losses and Adam, 1e-5 for
 //! the training steps and the convolution.
@@ -746,6 +746,78 @@ fn average_and_global_poolings_match_keras_including_ties() {
             println!(
                 "{class} {name} {what}: largest difference from Keras {relative:e} relative, \
                  {absolute:e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fit_with_class_weight_matches_keras() {
+    let reference = fixture("class_weight.json");
+    for name in ["sparse", "categorical"] {
+        let case = &reference[name];
+        let (x, y) = (array(&case["x"]), array(&case["y"]));
+        let initial: Vec<ArrayD<f32>> = case["initial_weights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(array)
+            .collect();
+        let class_weight: Vec<(usize, f32)> = case["class_weight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| {
+                let class = pair[0].as_u64().unwrap() as usize;
+                (class, pair[1].as_f64().unwrap() as f32)
+            })
+            .collect();
+        let mut model = Sequential::new()
+            .input_shape([3])
+            .add(Dense::new(4).activation(Activation::Relu))
+            .add(Dense::new(3).activation(Activation::Softmax));
+        let sgd = Sgd::new().learning_rate(0.1);
+        if name == "sparse" {
+            model.compile(sgd, SparseCategoricalCrossentropy::new(), ["accuracy"])
+        } else {
+            model.compile(sgd, CategoricalCrossentropy::new(), ["accuracy"])
+        }
+        .unwrap();
+        model.set_weights(&initial).unwrap();
+        let options = FitOptions::new()
+            .epochs(3)
+            .batch_size(4)
+            .shuffle(false)
+            .class_weight(class_weight)
+            .verbose(Verbosity::Silent);
+        let history = model.fit((&x, &y), options).unwrap();
+        for key in ["loss", "accuracy"] {
+            let expected: Vec<f64> = case["history"][key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let got = history.get(key).unwrap();
+            for (g, e) in got.iter().zip(&expected) {
+                assert!(
+                    (g - e).abs() <= 1e-5 * e.abs(),
+                    "{name} {key}: {got:?} against {expected:?}"
+                );
+            }
+        }
+        for (i, (got, expected)) in model
+            .get_weights()
+            .iter()
+            .zip(case["final_weights"].as_array().unwrap())
+            .enumerate()
+        {
+            assert_close(
+                got,
+                &array(expected),
+                1e-5,
+                1e-6,
+                &format!("{name} weight {i}"),
             );
         }
     }

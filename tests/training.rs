@@ -1117,8 +1117,8 @@ fn class_weight_scales_each_sample_s_loss_and_gradient_as_keras_does() {
     assert_eq!(ones.get_weights(), plain.get_weights());
 
     // The logged loss of one batch is the sum of each sample's cross-entropy
-    // times its class' weight, over the number of samples; the accuracy is
-    // the weight of the right answers over the total weight.
+    // times its class' weight, over the number of samples; the accuracy
+    // counts every sample alike, as Keras' (unweighted) `metrics`.
     let mut model = sgd_model(3, 0.1);
     let probs = model.predict(&x).unwrap();
     let weight = |label: f32| if label == 1.0 { 3.0 } else { 0.5 };
@@ -1129,9 +1129,9 @@ fn class_weight_scales_each_sample_s_loss_and_gradient_as_keras_does() {
         loss -= w * p.ln();
         let guess = usize::from(probs[[i, 1]] > probs[[i, 0]]);
         if guess == label as usize {
-            right += w;
+            right += 1.0;
         }
-        total += w;
+        total += 1.0;
     }
     let history = model
         .fit(

@@ -20,10 +20,8 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Accuracy {
     name: String,
-    /// The weight of the right answers and of all answers; sums of whole
-    /// numbers, exact, when the samples are not weighted.
-    correct: f64,
-    total: f64,
+    correct: u64,
+    total: u64,
 }
 
 impl Default for Accuracy {
@@ -48,18 +46,18 @@ impl Accuracy {
     pub fn named(name: impl Into<String>) -> Self {
         Accuracy {
             name: name.into(),
-            correct: 0.0,
-            total: 0.0,
+            correct: 0,
+            total: 0,
         }
     }
+}
 
-    /// Adds a batch, each sample weighing its `weights` entry, or 1.
-    fn accumulate(
-        &mut self,
-        y_true: ArrayViewD<'_, f32>,
-        y_pred: ArrayViewD<'_, f32>,
-        weights: Option<&[f32]>,
-    ) -> Result<()> {
+impl Metric for Accuracy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn update(&mut self, y_true: ArrayViewD<'_, f32>, y_pred: ArrayViewD<'_, f32>) -> Result<()> {
         let classes = *y_pred.shape().last().unwrap_or(&0);
         let batch = y_pred.shape().first().copied().unwrap_or(0);
         let rows = y_pred
@@ -89,53 +87,25 @@ impl Accuracy {
             } else {
                 label_at(i, target[0], classes)?
             };
-            let weight = weights.map_or(1.0, |w| f64::from(w[i]));
             if argmax(pred.iter().copied()) == label {
-                self.correct += weight;
+                self.correct += 1;
             }
-            self.total += weight;
+            self.total += 1;
         }
         Ok(())
     }
-}
-
-impl Metric for Accuracy {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn update(&mut self, y_true: ArrayViewD<'_, f32>, y_pred: ArrayViewD<'_, f32>) -> Result<()> {
-        self.accumulate(y_true, y_pred, None)
-    }
-
-    fn update_weighted(
-        &mut self,
-        y_true: ArrayViewD<'_, f32>,
-        y_pred: ArrayViewD<'_, f32>,
-        sample_weight: &[f32],
-    ) -> Result<()> {
-        let batch = y_pred.shape().first().copied().unwrap_or(0);
-        if sample_weight.len() != batch {
-            return Err(Error::ShapeMismatch {
-                layer: self.name.clone(),
-                expected: format!("one weight per sample, ({batch},)"),
-                got: format_shape(&[sample_weight.len()]),
-            });
-        }
-        self.accumulate(y_true, y_pred, Some(sample_weight))
-    }
 
     fn result(&self) -> f64 {
-        if self.total == 0.0 {
+        if self.total == 0 {
             0.0
         } else {
-            self.correct / self.total
+            self.correct as f64 / self.total as f64
         }
     }
 
     fn reset(&mut self) {
-        self.correct = 0.0;
-        self.total = 0.0;
+        self.correct = 0;
+        self.total = 0;
     }
 
     fn boxed_clone(&self) -> Box<dyn Metric> {

@@ -33,30 +33,6 @@ pub trait Metric: Send + Sync {
     /// that do not fit the predictions.
     fn update(&mut self, y_true: ArrayViewD<'_, f32>, y_pred: ArrayViewD<'_, f32>) -> Result<()>;
 
-    /// Accumulates one batch with a weight for each of its samples, as
-    /// `fit` does under [`class_weight`](crate::model::FitOptions::class_weight).
-    /// The default refuses: a metric that can weigh its samples says how by
-    /// implementing this.
-    ///
-    /// # Errors
-    ///
-    /// As [`update`](Metric::update); the default gives
-    /// [`Error::InvalidArgument`] naming the metric.
-    fn update_weighted(
-        &mut self,
-        y_true: ArrayViewD<'_, f32>,
-        y_pred: ArrayViewD<'_, f32>,
-        sample_weight: &[f32],
-    ) -> Result<()> {
-        let _ = (y_true, y_pred, sample_weight);
-        Err(Error::invalid(
-            "class_weight",
-            self.name(),
-            "this metric does not weigh samples: implement `Metric::update_weighted` for it, \
-             or train without `class_weight`",
-        ))
-    }
-
     /// The value over everything accumulated since the last reset.
     fn result(&self) -> f64;
 

@@ -160,9 +160,9 @@ impl<'a> FitOptions<'a> {
     /// A sample's class is its label, or the position of the largest value
     /// of a one-hot target. As in Keras, the loss of a batch becomes the
     /// weighted sum of its samples' losses divided by the number of
-    /// samples, and the training metrics are weighted means (accuracy is
-    /// the weight of the right answers over the batch's total weight).
-    /// Validation figures are not weighted. Each weight must be finite and
+    /// samples. The metrics, and the validation figures, are not weighted:
+    /// Keras weighs only the `weighted_metrics` of `compile`, which kerust
+    /// does not have. Each weight must be finite and
     /// not negative, and each class given once; `fit` checks them.
     ///
     /// # Examples

@@ -336,8 +336,7 @@ impl Sequential {
         };
         let gradient = if fused { None } else { Some(&mut buffers.grad) };
         let mut loss = compiled.loss.compute(y.view(), output.view(), gradient)?;
-        let weighted = !class_weight.is_empty();
-        if weighted {
+        if !class_weight.is_empty() {
             // Keras' weighted `sum_over_batch_size`: each sample's loss and
             // gradient times its weight, over the number of samples. Every
             // row of the gradient comes from its own sample alone.
@@ -348,13 +347,10 @@ impl Sequential {
                 row.mapv_inplace(|g| g * w);
             }
         }
+        // As Keras' `metrics` (not its `weighted_metrics`), the metrics
+        // count every sample alike.
         for metric in compiled.metrics.iter_mut() {
-            let output = buffers.outputs[count - 1].view();
-            if weighted {
-                metric.update_weighted(y.view(), output, &buffers.sample_weights)?;
-            } else {
-                metric.update(y.view(), output)?;
-            }
+            metric.update(y.view(), buffers.outputs[count - 1].view())?;
         }
 
         for i in (first_trainable..count).rev() {
