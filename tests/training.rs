@@ -1062,6 +1062,27 @@ fn a_bad_label_stops_fit_before_any_weight_changes() {
     );
     assert_eq!(m.get_weights(), before);
 
+    // `train_on_batch` checks before its forward pass, which would move a
+    // BatchNormalization's statistics.
+    let mut m = Sequential::new()
+        .input_shape([2])
+        .add(BatchNormalization::new())
+        .add(Dense::new(2).activation(Activation::Softmax));
+    m.compile(
+        Adam::new(),
+        SparseCategoricalCrossentropy::new(),
+        ["accuracy"],
+    )
+    .unwrap();
+    m.build().unwrap();
+    let before = m.get_weights();
+    let err = m.train_on_batch(&x, &bad).unwrap_err();
+    assert!(
+        matches!(err, Error::LabelOutOfRange { index: 63, .. }),
+        "{err}"
+    );
+    assert_eq!(m.get_weights(), before);
+
     // One-hot rows given to the sparse loss: the hint shows the data's
     // shapes, not a batch's.
     let one_hot = kerust::utils::to_categorical(&y, 2).unwrap();

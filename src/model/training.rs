@@ -79,7 +79,14 @@ impl Sequential {
         check_options(&options)?;
         let (mut source, validation) = split_data(data.into_fit_data(), &options)?;
         self.build_for(&source.sample_shape(), Some(source.len()))?;
-        self.check_targets(source.as_ref(), validation.as_ref())?;
+        if let Some(y) = source.targets() {
+            self.check_targets(y)?;
+        }
+        if let Some(v) = &validation {
+            let ((inputs, labels), offset) = (v.names, v.offset);
+            self.check_targets(v.y.view())
+                .map_err(|e| e.relocated(inputs, labels, |i| i + offset))?;
+        }
         let mut callbacks = std::mem::take(&mut options.callbacks);
         callbacks.push(Box::new(ProgbarLogger::new(options.verbose)));
         let params = TrainParams {
@@ -92,29 +99,12 @@ impl Sequential {
         self.run_epochs(source.as_mut(), validation, &options, &mut callbacks)
     }
 
-    /// Checks the targets of `source`, when it can give them, and of the
-    /// validation data against the compiled loss and the model's outputs.
-    fn check_targets(
-        &self,
-        source: &dyn BatchSource,
-        validation: Option<&Validation<'_>>,
-    ) -> Result<()> {
-        let loss = &self.compiled("fit")?.loss;
-        let output = self.output_shape()?;
-        let predictions = |y: &ArrayViewD<'_, f32>| {
-            let mut shape = vec![y.shape().first().copied().unwrap_or(0)];
-            shape.extend_from_slice(&output);
-            shape
-        };
-        if let Some(y) = source.targets() {
-            loss.check_targets(y.view(), &predictions(&y))?;
-        }
-        if let Some(v) = validation {
-            let ((inputs, labels), offset) = (v.names, v.offset);
-            loss.check_targets(v.y.view(), &predictions(&v.y))
-                .map_err(|e| e.relocated(inputs, labels, |i| i + offset))?;
-        }
-        Ok(())
+    /// Checks targets `y` against the compiled loss, for the outputs the
+    /// built model gives as many samples.
+    fn check_targets(&self, y: ArrayViewD<'_, f32>) -> Result<()> {
+        let mut predictions = vec![y.shape().first().copied().unwrap_or(0)];
+        predictions.extend(self.output_shape()?);
+        self.compiled("fit")?.loss.check_targets(y, &predictions)
     }
 
     fn run_epochs(
@@ -256,6 +246,7 @@ impl Sequential {
         let (x, y) = (x.view().into_dyn(), y.view().into_dyn());
         check_pair(&x, &y)?;
         self.build_for(&x.shape()[1..], Some(x.shape()[0]))?;
+        self.check_targets(y.view())?;
         let x = x.as_standard_layout();
         check_finite_view("x", &x.view())?;
         for layer in self.layers.iter_mut() {
