@@ -1,6 +1,6 @@
 //! The training loop, evaluation and prediction of [`Sequential`].
 
-use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, Slice};
+use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, IxDyn, Slice};
 use rayon::prelude::*;
 
 use super::options::{FitData, FitOptions, IntoFitData};
@@ -102,9 +102,18 @@ impl Sequential {
     /// Checks targets `y` against the compiled loss, for the outputs the
     /// built model gives as many samples.
     fn check_targets(&self, y: ArrayViewD<'_, f32>) -> Result<()> {
-        let mut predictions = vec![y.shape().first().copied().unwrap_or(0)];
-        predictions.extend(self.output_shape()?);
-        self.compiled("fit")?.loss.check_targets(y, &predictions)
+        let output = match self.shapes.last() {
+            Some(output) if self.is_built() => output,
+            _ => return self.output_shape().map(|_| ()),
+        };
+        // `IxDyn` keeps up to four axes inline: `train_on_batch` allocates
+        // nothing here.
+        let mut predictions = IxDyn::zeros(output.len() + 1);
+        predictions[0] = y.shape().first().copied().unwrap_or(0);
+        predictions.slice_mut()[1..].copy_from_slice(output);
+        self.compiled("fit")?
+            .loss
+            .check_targets(y, predictions.slice())
     }
 
     fn run_epochs(
