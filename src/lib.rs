@@ -98,7 +98,8 @@ pub mod prelude {
         GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, MaxPooling2D, Padding, ReLU, Softmax,
     };
     pub use crate::losses::{
-        CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy,
+        BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError,
+        SparseCategoricalCrossentropy,
     };
     pub use crate::metrics::{Accuracy, Metric};
     pub use crate::model::{BatchSource, FitOptions, History, Sequential, Verbosity};

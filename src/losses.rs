@@ -323,6 +323,140 @@ impl Loss for CategoricalCrossentropy {
     }
 }
 
+/// Cross-entropy between targets in [0, 1] and independent probabilities,
+/// one per output unit, as a sigmoid gives them: Keras'
+/// `binary_crossentropy`.
+///
+/// ```text
+/// from probabilities   p clipped to [1e-7, 1 - 1e-7], then
+///                      loss = -(y ln p + (1 - y) ln(1 - p))
+/// from logits z        loss = -(y ln sigmoid(z) + (1 - y) ln sigmoid(-z))
+/// ```
+///
+/// averaged over the last axis, then over the batch. `y_true` has the
+/// predictions' shape, or `(batch,)` for predictions `(batch, 1)`. As in
+/// Keras on JAX, a probability outside the clip's range gets no gradient,
+/// and the logits' gradient is `(1 - y) sigmoid(z) - y sigmoid(-z)`, exact
+/// for any logits.
+///
+/// # Examples
+///
+/// ```
+/// use kerust::losses::{BinaryCrossentropy, Loss};
+/// use ndarray::array;
+///
+/// # fn main() -> kerust::Result<()> {
+/// let loss = BinaryCrossentropy::new();
+/// let probs = array![[0.9_f32], [0.2]].into_dyn();
+/// let labels = array![1.0_f32, 0.0].into_dyn();
+/// let value = loss.compute(labels.view(), probs.view(), None)?;
+/// let expected = -(0.9_f32.ln() + 0.8_f32.ln()) / 2.0;
+/// assert!((value - expected).abs() < 1e-6);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct BinaryCrossentropy {
+    from_logits: bool,
+}
+
+impl BinaryCrossentropy {
+    /// The loss over probabilities (`from_logits` false, Keras' default).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `y_pred` holds logits rather than probabilities (default
+    /// false).
+    pub fn from_logits(mut self, from_logits: bool) -> Self {
+        self.from_logits = from_logits;
+        self
+    }
+
+    fn check(&self, y_true: &ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<()> {
+        let batch = y_pred_shape.first().copied().unwrap_or(0);
+        let count: usize = y_pred_shape.iter().product();
+        let labels = y_pred_shape.len() == 2 && y_pred_shape[1] == 1 && y_true.shape() == [batch];
+        if y_pred_shape.len() < 2 || count == 0 {
+            return Err(Error::shape(
+                self.name(),
+                "predictions (batch, units)",
+                y_pred_shape,
+            ));
+        }
+        if y_true.shape() != y_pred_shape && !labels {
+            return Err(Error::ShapeMismatch {
+                layer: self.name().into(),
+                expected: format!(
+                    "{}, one target in [0, 1] per prediction",
+                    format_shape(y_pred_shape)
+                ),
+                got: format_shape(y_true.shape()),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Loss for BinaryCrossentropy {
+    fn name(&self) -> &str {
+        "binary_crossentropy"
+    }
+
+    fn compute(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        y_pred: ArrayViewD<'_, f32>,
+        gradient: Option<&mut ArrayD<f32>>,
+    ) -> Result<f32> {
+        self.check(&y_true, y_pred.shape())?;
+        let y_true = y_true
+            .to_shape(y_pred.raw_dim())
+            .expect("checked: as many targets as predictions");
+        let count = y_pred.len() as f32;
+        let mut sum = 0.0_f64;
+        if self.from_logits {
+            // ln sigmoid(z) = -softplus(-z), in a form that neither
+            // overflows nor loses the small end.
+            let log_sigmoid = |z: f32| -((-z).max(0.0) + (-z.abs()).exp().ln_1p());
+            Zip::from(&y_true).and(&y_pred).for_each(|&y, &z| {
+                sum -= f64::from(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z));
+            });
+        } else {
+            Zip::from(&y_true).and(&y_pred).for_each(|&y, &p| {
+                let p = p.clamp(EPSILON, 1.0 - EPSILON);
+                sum -= f64::from(y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+            });
+        }
+        if let Some(gradient) = gradient {
+            resize(gradient, y_pred.shape());
+            let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
+            let from_logits = self.from_logits;
+            Zip::from(gradient)
+                .and(&y_true)
+                .and(&y_pred)
+                .for_each(|g, &y, &v| {
+                    *g = if from_logits {
+                        ((1.0 - y) * sigmoid(v) - y * sigmoid(-v)) / count
+                    } else if v == v.clamp(EPSILON, 1.0 - EPSILON) {
+                        (-y / v + (1.0 - y) / (1.0 - v)) / count
+                    } else {
+                        0.0
+                    };
+                });
+        }
+        Ok((sum / f64::from(count)) as f32)
+    }
+
+    fn check_targets(&self, y_true: ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<()> {
+        self.check(&y_true, y_pred_shape)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        json!({ "name": self.name(), "from_logits": self.from_logits })
+    }
+}
+
 /// Mean squared error: the mean over the last axis of `(y_pred - y_true)^2`,
 /// then over the batch.
 #[derive(Debug, Clone, Default)]

@@ -135,6 +135,18 @@ fn loss_gradients_match_finite_differences() {
             &probs,
         ),
         ("mse", Box::new(MeanSquaredError::new()), &one_hot, &probs),
+        (
+            "binary, logits",
+            Box::new(BinaryCrossentropy::new().from_logits(true)),
+            &one_hot,
+            &logits,
+        ),
+        (
+            "binary, probs",
+            Box::new(BinaryCrossentropy::new()),
+            &one_hot,
+            &probs,
+        ),
     ];
     for (name, loss, y_true, y_pred) in cases {
         // Probabilities are small: perturb them by less.

@@ -2,8 +2,8 @@
 //!
 //! The fixtures in `tests/fixtures/` come from `make_refs.py --set shared`
 //! (see `tests/fixtures/REFERENCE.md`), except `rmsprop.json`,
-//! `optimizers.json`, `conv.json`, `layers.json` and `class_weight.json`,
-//! which the scripts beside them write: each float is the
+//! `optimizers.json`, `conv.json`, `layers.json`, `class_weight.json` and
+//! `binary.json`, which the scripts beside them write: each float is the
 //! shortest decimal that parses to the float32 Keras produced. Tolerances
 //! follow that README: 1e-6 relative for layers, losses and Adam, 1e-5 for
 //! the training steps and the convolution.
@@ -821,4 +821,93 @@ fn fit_with_class_weight_matches_keras() {
             );
         }
     }
+}
+
+#[test]
+fn binary_crossentropy_and_binary_accuracy_match_keras() {
+    let reference = fixture("binary.json");
+    for case in reference["losses"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let loss = BinaryCrossentropy::new().from_logits(case["from_logits"].as_bool().unwrap());
+        let (y_true, y_pred) = (array(&case["y_true"]), array(&case["y_pred"]));
+        let mut gradient = ArrayD::zeros(ndarray::IxDyn(&[0]));
+        let value = loss
+            .compute(y_true.view(), y_pred.view(), Some(&mut gradient))
+            .unwrap();
+        let expected = case["loss"].as_f64().unwrap() as f32;
+        assert!(
+            (value - expected).abs() <= 1e-6 * expected.abs(),
+            "{name}: loss {value}, expected {expected}"
+        );
+        assert_close(&gradient, &array(&case["gradient"]), 1e-6, 1e-12, name);
+        // Labels of one value per sample, for one output unit.
+        if y_true.shape()[1] == 1 {
+            let labels = y_true
+                .clone()
+                .into_shape_with_order(vec![y_true.len()])
+                .unwrap();
+            assert_eq!(
+                loss.compute(labels.view(), y_pred.view(), None).unwrap(),
+                value
+            );
+        }
+    }
+
+    let case = &reference["fit"];
+    let (x, y) = (array(&case["x"]), array(&case["y"]));
+    let initial: Vec<ArrayD<f32>> = case["initial_weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(array)
+        .collect();
+    let mut model = Sequential::new()
+        .input_shape([3])
+        .add(Dense::new(4).activation(Activation::Relu))
+        .add(Dense::new(1).activation(Activation::Sigmoid));
+    model
+        .compile(
+            Sgd::new().learning_rate(0.5),
+            BinaryCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    model.set_weights(&initial).unwrap();
+    let options = FitOptions::new()
+        .epochs(3)
+        .batch_size(4)
+        .shuffle(false)
+        .verbose(Verbosity::Silent);
+    let history = model.fit((&x, &y), options).unwrap();
+    for key in ["loss", "accuracy"] {
+        let expected: Vec<f64> = case["history"][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let got = history.get(key).unwrap();
+        for (g, e) in got.iter().zip(&expected) {
+            assert!(
+                (g - e).abs() <= 1e-5 * e.abs(),
+                "{key}: {got:?} against {expected:?}"
+            );
+        }
+    }
+    for (i, (got, expected)) in model
+        .get_weights()
+        .iter()
+        .zip(case["final_weights"].as_array().unwrap())
+        .enumerate()
+    {
+        assert_close(got, &array(expected), 1e-5, 1e-6, &format!("weight {i}"));
+    }
+    let predictions = model.predict(&x).unwrap();
+    assert_close(
+        &predictions,
+        &array(&case["predictions"]),
+        1e-5,
+        1e-6,
+        "predictions",
+    );
 }

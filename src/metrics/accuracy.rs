@@ -11,12 +11,15 @@ use crate::{Error, Result};
 ///
 /// Like Keras' `"accuracy"`, it reads the targets as class labels when they
 /// have one value per sample (`(batch,)` or `(batch, 1)`) and as one-hot rows
-/// when they are shaped like the predictions.
+/// when they are shaped like the predictions. For a model with one output
+/// unit, such as a sigmoid's probability, it is Keras' binary accuracy: a
+/// sample is right when its prediction is above 0.5 and its target is 1, or
+/// not above it and its target is 0.
 ///
 /// It logs as `accuracy`, or under the name `compile` was given: as in
 /// Keras, `"acc"` logs `acc` and `val_acc`. `compile` also makes it for
-/// Keras' `"sparse_categorical_accuracy"` and `"categorical_accuracy"`,
-/// which it computes the same way.
+/// Keras' `"sparse_categorical_accuracy"`, `"categorical_accuracy"` and
+/// `"binary_accuracy"`, which it computes the same way.
 #[derive(Debug, Clone)]
 pub struct Accuracy {
     name: String,
@@ -82,12 +85,18 @@ impl Metric for Accuracy {
             .zip(truth.axis_iter(Axis(0)))
             .enumerate()
         {
-            let label = if one_hot {
-                argmax(target.iter().copied())
+            let right = if classes == 1 {
+                // Keras' binary accuracy, threshold 0.5.
+                f32::from(u8::from(pred[0] > 0.5)) == target[0]
             } else {
-                label_at(i, target[0], classes)?
+                let label = if one_hot {
+                    argmax(target.iter().copied())
+                } else {
+                    label_at(i, target[0], classes)?
+                };
+                argmax(pred.iter().copied()) == label
             };
-            if argmax(pred.iter().copied()) == label {
+            if right {
                 self.correct += 1;
             }
             self.total += 1;

@@ -56,15 +56,17 @@ pub trait IntoMetric {
 impl IntoMetric for &str {
     fn into_metric(self) -> Result<Box<dyn Metric>> {
         match self {
-            "accuracy" | "acc" | "sparse_categorical_accuracy" | "categorical_accuracy" => {
-                Ok(Box::new(Accuracy::named(self)))
-            }
+            "accuracy"
+            | "acc"
+            | "sparse_categorical_accuracy"
+            | "categorical_accuracy"
+            | "binary_accuracy" => Ok(Box::new(Accuracy::named(self))),
             other => Err(Error::invalid(
                 "metrics",
                 format!("\"{other}\""),
                 "known metric names: \"accuracy\" (or \"acc\"), \
-                 \"sparse_categorical_accuracy\", \"categorical_accuracy\"; \
-                 pass a `Box<dyn Metric>` for others",
+                 \"sparse_categorical_accuracy\", \"categorical_accuracy\", \
+                 \"binary_accuracy\"; pass a `Box<dyn Metric>` for others",
             )),
         }
     }

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::losses::{
-    CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy,
+    BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError,
+    SparseCategoricalCrossentropy,
 };
 use crate::model::Sequential;
 use crate::optimizers::base::BASE_FIELDS;
@@ -215,9 +216,10 @@ fn read_adam(mut adam: Adam, fields: &Map<String, Value>) -> Result<Adam> {
 /// Makes a built-in loss from its [`config`](Loss::config), such as
 /// `{"name": "sparse_categorical_crossentropy", "from_logits": false}`.
 ///
-/// Known names: `"sparse_categorical_crossentropy"` and
-/// `"categorical_crossentropy"` (field `from_logits`, default false), and
-/// `"mean_squared_error"` (also `"mse"`, no fields).
+/// Known names: `"sparse_categorical_crossentropy"`,
+/// `"categorical_crossentropy"` and `"binary_crossentropy"` (field
+/// `from_logits`, default false), and `"mean_squared_error"` (also `"mse"`,
+/// no fields).
 ///
 /// # Errors
 ///
@@ -255,6 +257,11 @@ pub fn loss_from_config(config: &Value) -> Result<Box<dyn Loss>> {
                 CategoricalCrossentropy::new().from_logits(from_logits),
             ))
         }
+        "binary_crossentropy" => {
+            only_fields(name, fields, &["from_logits"])?;
+            let from_logits = boolean(fields, "from_logits")?.unwrap_or(false);
+            Ok(Box::new(BinaryCrossentropy::new().from_logits(from_logits)))
+        }
         "mean_squared_error" | "mse" => {
             only_fields(name, fields, &[])?;
             Ok(Box::new(MeanSquaredError::new()))
@@ -263,7 +270,7 @@ pub fn loss_from_config(config: &Value) -> Result<Box<dyn Loss>> {
             "loss",
             format!("\"{name}\""),
             "known losses: \"sparse_categorical_crossentropy\", \
-             \"categorical_crossentropy\", \"mean_squared_error\"",
+             \"categorical_crossentropy\", \"binary_crossentropy\", \"mean_squared_error\"",
         )),
     }
 }
@@ -369,6 +376,8 @@ mod tests {
             Box::new(SparseCategoricalCrossentropy::new().from_logits(true)),
             Box::new(CategoricalCrossentropy::new().from_logits(true)),
             Box::new(MeanSquaredError::new()),
+            Box::new(BinaryCrossentropy::new()),
+            Box::new(BinaryCrossentropy::new().from_logits(true)),
         ];
         for loss in losses {
             assert_eq!(
