@@ -47,6 +47,26 @@ pub enum Error {
         classes: usize,
     },
 
+    /// A target was outside the values its loss reads, such as a binary
+    /// cross-entropy target outside [0, 1].
+    #[error(
+        "target {value} at index {index} of `{data}` is out of range: `{loss}` \
+         expected {expected}"
+    )]
+    TargetOutOfRange {
+        /// The targets it was found in, named as for
+        /// [`Error::LabelOutOfRange`].
+        data: String,
+        /// Index of the sample in those targets.
+        index: usize,
+        /// The target as received.
+        value: f64,
+        /// The loss that reads the targets.
+        loss: String,
+        /// What the loss reads, e.g. `a probability in [0, 1]`.
+        expected: String,
+    },
+
     /// An input held a NaN or an infinity, which no layer can learn from or
     /// predict with.
     #[error(
@@ -197,6 +217,19 @@ impl Error {
                 index: index(i),
                 label,
                 classes,
+            },
+            Error::TargetOutOfRange {
+                index: i,
+                value,
+                loss,
+                expected,
+                ..
+            } => Error::TargetOutOfRange {
+                data: labels.to_string(),
+                index: index(i),
+                value,
+                loss,
+                expected,
             },
             Error::NonFiniteInput {
                 index: i,

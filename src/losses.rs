@@ -399,6 +399,24 @@ impl BinaryCrossentropy {
 }
 
 impl Loss for BinaryCrossentropy {
+    /// Also refuses a target outside [0, 1] (NaN included), which Keras
+    /// would take: its loss has no meaning. Soft targets within [0, 1] are
+    /// accepted.
+    fn check_targets(&self, y_true: ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<()> {
+        self.check(&y_true, y_pred_shape)?;
+        let per_sample = y_true.len() / y_pred_shape[0];
+        match y_true.iter().position(|v| !(0.0..=1.0).contains(v)) {
+            Some(i) => Err(Error::TargetOutOfRange {
+                data: "y".into(),
+                index: i / per_sample,
+                value: f64::from(y_true.iter().nth(i).copied().unwrap_or(f32::NAN)),
+                loss: self.name().into(),
+                expected: "a probability in [0, 1]".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn name(&self) -> &str {
         "binary_crossentropy"
     }
@@ -446,10 +464,6 @@ impl Loss for BinaryCrossentropy {
                 });
         }
         Ok((sum / f64::from(count)) as f32)
-    }
-
-    fn check_targets(&self, y_true: ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<()> {
-        self.check(&y_true, y_pred_shape)
     }
 
     fn config(&self) -> serde_json::Value {

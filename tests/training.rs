@@ -1225,3 +1225,85 @@ fn bad_class_weights_are_refused_by_name() {
         assert!(text.contains(says), "{text}");
     }
 }
+
+#[test]
+fn validation_data_binary_targets_and_the_head_are_checked_before_training() {
+    let (x, y) = toy(16);
+    let mut m = model(4);
+    m.build().unwrap();
+    let before = m.get_weights();
+
+    // Validation inputs of another shape, or targets of another length.
+    let wide = Array2::<f32>::zeros((4, 5));
+    let err = m
+        .fit(
+            (&x, &y),
+            quiet().validation_data(&wide, &Array1::<f32>::zeros(4)),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`validation_data` expected shape (None, 2), got (4, 5)"
+    );
+    let err = m
+        .fit(
+            (&x, &y),
+            quiet().validation_data(&x, &Array1::<f32>::zeros(9)),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`validation_data` expected shape (16, ...) targets, one per input, got (9,)"
+    );
+
+    // Class weights for a class the model does not predict.
+    let err = m
+        .fit((&x, &y), quiet().class_weight([(0, 1.0), (7, 2.0)]))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not a class of this model, which predicts 2"),
+        "{err}"
+    );
+    assert_eq!(m.get_weights(), before);
+
+    // A softmax over one unit is always 1.
+    let mut one = Sequential::new()
+        .input_shape([2])
+        .add(Dense::new(1).activation(Activation::Softmax));
+    one.compile(Adam::new(), BinaryCrossentropy::new(), ["accuracy"])
+        .unwrap();
+    let err = one.fit((&x, &y), quiet()).unwrap_err();
+    assert!(err.to_string().contains("always 1"), "{err}");
+
+    // Binary targets are probabilities: soft ones train, 2 does not.
+    let mut sigmoid = Sequential::new()
+        .input_shape([2])
+        .add(Dense::new(1).activation(Activation::Sigmoid));
+    sigmoid
+        .compile(Adam::new(), BinaryCrossentropy::new(), ["accuracy"])
+        .unwrap();
+    let soft = y.mapv(|v| 0.1 + 0.8 * v);
+    sigmoid.fit((&x, &soft), quiet()).unwrap();
+    let before = sigmoid.get_weights();
+    let mut bad = y.clone();
+    bad[11] = 2.0;
+    let err = sigmoid.fit((&x, &bad), quiet()).unwrap_err();
+    assert!(
+        matches!(&err, Error::TargetOutOfRange { index: 11, value, .. } if *value == 2.0),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "target 2 at index 11 of `y` is out of range: `binary_crossentropy` expected a \
+         probability in [0, 1]"
+    );
+    let err = sigmoid
+        .fit((&x, &y), quiet().validation_data(&x, &bad))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::TargetOutOfRange { index: 11, data, .. } if data == "validation_data"),
+        "{err}"
+    );
+    assert_eq!(sigmoid.get_weights(), before);
+}

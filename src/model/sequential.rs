@@ -59,7 +59,7 @@ pub struct Sequential {
     pub(crate) layers: Vec<Box<dyn Layer>>,
     /// Whether each layer's weights are trained, one flag per layer.
     pub(crate) trainable: Vec<bool>,
-    input_shape: Option<Vec<usize>>,
+    pub(crate) input_shape: Option<Vec<usize>>,
     pub(crate) shapes: Vec<Vec<usize>>,
     seed: u64,
     name: String,

@@ -8,6 +8,7 @@ use super::sequential::Sequential;
 use super::source::{check_pair, ArraySource, BatchSource};
 use super::History;
 use crate::callbacks::{Callback, Logs, ProgbarLogger, TrainParams};
+use crate::error::{format_batch_shape, format_shape};
 use crate::layers::Layer;
 use crate::losses::{argmax, Loss};
 use crate::{Error, Result};
@@ -79,6 +80,18 @@ impl Sequential {
         check_options(&options)?;
         let (mut source, validation) = split_data(data.into_fit_data(), &options)?;
         self.build_for(&source.sample_shape(), Some(source.len()))?;
+        self.check_head(&options)?;
+        if let Some(v) = &validation {
+            // Checked now, not after the first epoch has trained.
+            let built = self.input_shape.as_deref().unwrap_or_default();
+            if &v.x.shape()[1..] != built {
+                return Err(Error::ShapeMismatch {
+                    layer: v.names.0.into(),
+                    expected: format_batch_shape(built),
+                    got: format_shape(v.x.shape()),
+                });
+            }
+        }
         if let Some(y) = source.targets() {
             self.check_targets(y)?;
         }
@@ -97,6 +110,35 @@ impl Sequential {
         };
         callbacks.iter_mut().for_each(|c| c.set_params(&params));
         self.run_epochs(source.as_mut(), validation, &options, &mut callbacks)
+    }
+
+    /// Refuses what cannot train as asked: a softmax over a single output,
+    /// always 1, and class weights for classes the model does not predict
+    /// (one per output unit, or 0 and 1 for a single unit).
+    fn check_head(&self, options: &FitOptions<'_>) -> Result<()> {
+        let units = self.shapes.last().and_then(|s| s.last()).copied();
+        let units = units.unwrap_or(0);
+        if units == 1 && self.layers.last().is_some_and(|l| l.ends_in_softmax()) {
+            return Err(Error::invalid(
+                "activation",
+                "softmax over 1 unit",
+                "a softmax of one value is always 1, and nothing trains through it: give \
+                 one output `Activation::Sigmoid` (with `BinaryCrossentropy`), or the \
+                 softmax one unit per class",
+            ));
+        }
+        let classes = if units == 1 { 2 } else { units };
+        if let Some(&(class, _)) = options.class_weight.iter().find(|&&(c, _)| c >= classes) {
+            return Err(Error::invalid(
+                "class_weight",
+                class,
+                format!(
+                    "not a class of this model, which predicts {classes}: 0 to {}",
+                    classes.saturating_sub(1)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks targets `y` against the compiled loss, for the outputs the
@@ -633,6 +675,11 @@ fn split_data<'a>(
         check_pair(&v.x, &v.y).map_err(|e| match e {
             Error::EmptyData { .. } => Error::EmptyData {
                 what: "validation_data".into(),
+            },
+            Error::ShapeMismatch { got, .. } => Error::ShapeMismatch {
+                layer: "validation_data".into(),
+                expected: format!("({}, ...) targets, one per input", v.x.shape()[0]),
+                got,
             },
             other => other,
         })?;
