@@ -101,7 +101,7 @@ pub mod prelude {
         BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError,
         SparseCategoricalCrossentropy,
     };
-    pub use crate::metrics::{Accuracy, Metric};
+    pub use crate::metrics::{Accuracy, Metric, Precision, Recall};
     pub use crate::model::{BatchSource, FitOptions, History, Sequential, Verbosity};
     pub use crate::optimizers::{Adagrad, Adam, AdamW, Nadam, Optimizer, RmsProp, Sgd};
     pub use crate::preprocessing::image::ImageDataGenerator;

@@ -1307,3 +1307,38 @@ fn validation_data_binary_targets_and_the_head_are_checked_before_training() {
     );
     assert_eq!(sigmoid.get_weights(), before);
 }
+
+#[test]
+fn precision_and_recall_are_logged_by_name_and_scored_on_the_validation_data() {
+    let (x, y) = toy(64);
+    let mut m = Sequential::new()
+        .input_shape([2])
+        .seed(6)
+        .add(Dense::new(8).activation(Activation::Relu))
+        .add(Dense::new(1).activation(Activation::Sigmoid));
+    m.compile(
+        Adam::new().learning_rate(0.01),
+        BinaryCrossentropy::new(),
+        ["accuracy", "precision", "recall"],
+    )
+    .unwrap();
+    let history = m
+        .fit((&x, &y), quiet().epochs(3).validation_data(&x, &y))
+        .unwrap();
+    for key in ["precision", "recall", "val_precision", "val_recall"] {
+        assert_eq!(history.get(key).map(<[f64]>::len), Some(3), "{key}");
+    }
+    // The last validation figures, counted again from the predictions.
+    let probs = m.predict(&x).unwrap();
+    let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
+    for (&p, &t) in probs.iter().zip(y.iter()) {
+        match (t == 1.0, p > 0.5) {
+            (true, true) => tp += 1.0,
+            (false, true) => fp += 1.0,
+            (true, false) => fn_ += 1.0,
+            _ => {}
+        }
+    }
+    assert_eq!(history.get("val_precision").unwrap()[2], tp / (tp + fp));
+    assert_eq!(history.get("val_recall").unwrap()[2], tp / (tp + fn_));
+}

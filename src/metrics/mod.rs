@@ -7,9 +7,11 @@
 //! Keras' names (`"accuracy"`) or as values.
 
 mod accuracy;
+mod precision_recall;
 pub mod report;
 
 pub use accuracy::Accuracy;
+pub use precision_recall::{Precision, Recall};
 pub use report::{
     classification_report, confusion_matrix, confusion_matrix_csv, ClassReport,
     ClassificationReport,
@@ -61,12 +63,15 @@ impl IntoMetric for &str {
             | "sparse_categorical_accuracy"
             | "categorical_accuracy"
             | "binary_accuracy" => Ok(Box::new(Accuracy::named(self))),
+            "precision" => Ok(Box::new(Precision::new())),
+            "recall" => Ok(Box::new(Recall::new())),
             other => Err(Error::invalid(
                 "metrics",
                 format!("\"{other}\""),
                 "known metric names: \"accuracy\" (or \"acc\"), \
                  \"sparse_categorical_accuracy\", \"categorical_accuracy\", \
-                 \"binary_accuracy\"; pass a `Box<dyn Metric>` for others",
+                 \"binary_accuracy\", \"precision\", \"recall\"; pass a `Box<dyn Metric>` \
+                 for others",
             )),
         }
     }
