@@ -184,7 +184,19 @@ impl SparseCategoricalCrossentropy {
             });
         }
         for (i, &v) in y_true.iter().enumerate() {
-            label_at(i, v, classes)?;
+            label_at(i, v, classes).map_err(|e| match classes {
+                // One output unit holds no classes to choose from: the
+                // labels were meant for a binary model.
+                1 => Error::ShapeMismatch {
+                    layer: self.name().into(),
+                    expected: format!("predictions ({batch}, classes), one unit per class"),
+                    got: format!(
+                        "({batch}, 1): one output unit, for which labels 0 and 1 need \
+                         `BinaryCrossentropy`"
+                    ),
+                },
+                _ => e,
+            })?;
         }
         Ok(batch)
     }

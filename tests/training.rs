@@ -1276,6 +1276,25 @@ fn validation_data_binary_targets_and_the_head_are_checked_before_training() {
     let err = one.fit((&x, &y), quiet()).unwrap_err();
     assert!(err.to_string().contains("always 1"), "{err}");
 
+    // Labels 0 and 1 for one sigmoid unit need the binary loss.
+    let mut sparse = Sequential::new()
+        .input_shape([2])
+        .add(Dense::new(1).activation(Activation::Sigmoid));
+    sparse
+        .compile(
+            Adam::new(),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    let err = sparse.fit((&x, &y), quiet()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`sparse_categorical_crossentropy` expected shape predictions (16, classes), one \
+         unit per class, got (16, 1): one output unit, for which labels 0 and 1 need \
+         `BinaryCrossentropy`"
+    );
+
     // Binary targets are probabilities: soft ones train, 2 does not.
     let mut sigmoid = Sequential::new()
         .input_shape([2])
