@@ -417,11 +417,15 @@ impl Loss for BinaryCrossentropy {
     fn check_targets(&self, y_true: ArrayViewD<'_, f32>, y_pred_shape: &[usize]) -> Result<()> {
         self.check(&y_true, y_pred_shape)?;
         let per_sample = y_true.len() / y_pred_shape[0];
-        match y_true.iter().position(|v| !(0.0..=1.0).contains(v)) {
-            Some(i) => Err(Error::TargetOutOfRange {
+        let outside = y_true
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(0.0..=1.0).contains(*v));
+        match outside {
+            Some((i, &value)) => Err(Error::TargetOutOfRange {
                 data: "y".into(),
                 index: i / per_sample,
-                value: f64::from(y_true.iter().nth(i).copied().unwrap_or(f32::NAN)),
+                value: f64::from(value),
                 loss: self.name().into(),
                 expected: "a probability in [0, 1]".into(),
             }),
