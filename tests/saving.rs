@@ -375,6 +375,50 @@ fn resuming_a_checkpoint_reproduces_an_uninterrupted_nadam_run_to_the_bit() {
     check_resume(nadam_model);
 }
 
+/// A warm-up schedule that starts from a rate of 0: the file saved after
+/// that epoch holds a rate of 0, and both a checkpoint and a model file of it
+/// load, and the resumed run is the uninterrupted one to the bit.
+#[test]
+fn a_rate_of_zero_from_a_warm_up_schedule_is_saved_and_resumed() {
+    let (x, y) = toy(48);
+    let warm_up = || {
+        kerust::callbacks::LearningRateScheduler::new(|epoch, _| 0.01 * epoch.min(2) as f32 / 2.0)
+    };
+    let options = || quiet().callback(warm_up());
+
+    let mut straight = adam_model(5);
+    straight.fit(source(&x, &y), options().epochs(3)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warm.safetensors");
+    let mut first = adam_model(5);
+    first.fit(source(&x, &y), options().epochs(1)).unwrap();
+    assert_eq!(first.optimizer().unwrap().learning_rate(), 0.0);
+    // A rate of 0 trains nothing: the weights are the initial ones.
+    let mut initial = adam_model(5);
+    initial.build().unwrap();
+    assert_eq!(bits(&first.get_weights()), bits(&initial.get_weights()));
+    save_checkpoint(&first, &path, 1).unwrap();
+
+    let loaded = load_model(&path).unwrap();
+    assert_eq!(loaded.optimizer().unwrap().learning_rate(), 0.0);
+    let (mut resumed, epoch) = load_checkpoint(&path).unwrap();
+    resumed
+        .fit(source(&x, &y), options().epochs(3).initial_epoch(epoch))
+        .unwrap();
+    assert_eq!(bits(&resumed.get_weights()), bits(&straight.get_weights()));
+
+    // Keras accepts a rate of 0 when the optimizer is made, too.
+    let mut frozen = architecture(5);
+    frozen
+        .compile(
+            Adam::new().learning_rate(0.0),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+}
+
 /// The saved file names each optimizer's state arrays, and the loaded model
 /// has the optimizer and options it was compiled with.
 #[test]

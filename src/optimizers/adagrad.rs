@@ -96,12 +96,13 @@ impl Adagrad {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for a learning rate or epsilon that is not
-    /// positive and finite, a negative or infinite initial accumulator
+    /// [`Error::InvalidArgument`] for a learning rate that is negative or not
+    /// finite (0 is allowed, as in Keras), an epsilon that is not positive and
+    /// finite, a negative or infinite initial accumulator
     /// value, a negative weight decay, a clipping bound that is not
     /// positive, or two kinds of clipping at once.
     pub fn validate(&self) -> Result<()> {
-        positive("learning_rate", self.learning_rate)?;
+        super::learning_rate(self.learning_rate)?;
         positive("epsilon", self.epsilon)?;
         let initial = self.initial_accumulator_value;
         if !(initial.is_finite() && initial >= 0.0) {

@@ -231,6 +231,21 @@ pub(crate) fn positive(name: &str, value: f32) -> Result<()> {
     }
 }
 
+/// Checks a learning rate: finite and at least 0. A rate of 0 is allowed, as
+/// in Keras: a warm-up schedule may start from it, and a model saved then
+/// must load again.
+pub(crate) fn learning_rate(value: f32) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "learning_rate",
+            value,
+            "expected a finite number >= 0",
+        ))
+    }
+}
+
 /// The state array of weight `slot` in `slots`, made (zeros of `len`) when
 /// it is missing or of another length: optimizers create their state
 /// lazily, at a weight's first update.

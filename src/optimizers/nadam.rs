@@ -133,12 +133,13 @@ impl Nadam {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for a learning rate or epsilon that is not
-    /// positive and finite, a beta outside `[0, 1)`, a negative weight
+    /// [`Error::InvalidArgument`] for a learning rate that is negative or not
+    /// finite (0 is allowed, as in Keras), an epsilon that is not positive and
+    /// finite, a beta outside `[0, 1)`, a negative weight
     /// decay, a clipping bound that is not positive, or two kinds of
     /// clipping at once.
     pub fn validate(&self) -> Result<()> {
-        positive("learning_rate", self.learning_rate)?;
+        super::learning_rate(self.learning_rate)?;
         positive("epsilon", self.epsilon)?;
         fraction("beta_1", self.beta_1)?;
         fraction("beta_2", self.beta_2)?;

@@ -128,12 +128,13 @@ impl RmsProp {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for a learning rate or epsilon that is not
-    /// positive and finite, a rho or momentum outside `[0, 1)`, a negative
+    /// [`Error::InvalidArgument`] for a learning rate that is negative or not
+    /// finite (0 is allowed, as in Keras), an epsilon that is not positive and
+    /// finite, a rho or momentum outside `[0, 1)`, a negative
     /// weight decay, a clipping bound that is not positive, or two kinds of
     /// clipping at once.
     pub fn validate(&self) -> Result<()> {
-        positive("learning_rate", self.learning_rate)?;
+        super::learning_rate(self.learning_rate)?;
         positive("epsilon", self.epsilon)?;
         fraction("rho", self.rho)?;
         fraction("momentum", self.momentum)?;
@@ -311,7 +312,7 @@ mod tests {
     #[test]
     fn bad_hyperparameters_are_refused_by_name() {
         for (rmsprop, name) in [
-            (RmsProp::new().learning_rate(0.0), "learning_rate"),
+            (RmsProp::new().learning_rate(-0.001), "learning_rate"),
             (RmsProp::new().epsilon(-1e-7), "epsilon"),
             (RmsProp::new().rho(1.0), "rho"),
             (RmsProp::new().rho(f64::NAN), "rho"),

@@ -84,12 +84,12 @@ impl Sgd {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for a learning rate that is not positive
-    /// and finite, a momentum outside `[0, 1)`, a negative weight decay, a
+    /// [`Error::InvalidArgument`] for a learning rate that is negative or not
+    /// finite (0 is allowed, as in Keras), a momentum outside `[0, 1)`, a negative weight decay, a
     /// clipping bound that is not positive, or two kinds of clipping at
     /// once.
     pub fn validate(&self) -> Result<()> {
-        positive("learning_rate", self.learning_rate)?;
+        super::learning_rate(self.learning_rate)?;
         fraction("momentum", self.momentum)?;
         self.base.validate()
     }
