@@ -101,7 +101,10 @@ pub mod prelude {
         BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError,
         SparseCategoricalCrossentropy,
     };
-    pub use crate::metrics::{Accuracy, Metric, Precision, Recall};
+    pub use crate::metrics::{
+        Accuracy, Auc, Average, F1Score, FBetaScore, IntoMetric, Metric, Precision, Recall,
+        SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy,
+    };
     pub use crate::model::{BatchSource, FitOptions, History, Sequential, Verbosity};
     pub use crate::optimizers::{Adagrad, Adam, AdamW, Nadam, Optimizer, RmsProp, Sgd};
     pub use crate::preprocessing::image::ImageDataGenerator;

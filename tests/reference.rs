@@ -2,11 +2,12 @@
 //!
 //! The fixtures in `tests/fixtures/` come from `make_refs.py --set shared`
 //! (see `tests/fixtures/REFERENCE.md`), except `rmsprop.json`,
-//! `optimizers.json`, `conv.json`, `layers.json`, `class_weight.json` and
-//! `binary.json`, which the scripts beside them write: each float is the
-//! shortest decimal that parses to the float32 Keras produced. Tolerances
-//! follow that README: 1e-6 relative for layers, losses and Adam, 1e-5 for
-//! the training steps and the convolution.
+//! `optimizers.json`, `conv.json`, `layers.json`, `class_weight.json`,
+//! `binary.json` and `metrics.json`, which the scripts beside them write:
+//! each float is the shortest decimal that parses to the float32 Keras
+//! produced. Tolerances follow that README: 1e-6 relative for layers, losses
+//! and Adam, 1e-6 for metric values (which lie in [0, 1]), 1e-5 for the
+//! training steps and the convolution.
 
 mod common;
 
@@ -753,7 +754,8 @@ fn average_and_global_poolings_match_keras_including_ties() {
 
 /// Trains `model` as a `fit` case of a fixture says Keras did: from its
 /// initial weights, on its inputs and labels, three epochs of unshuffled
-/// batches of 4, with `class_weight`. Then compares the history and the
+/// batches of 4, with `class_weight`, and with the case's validation data
+/// when it has some. Then compares every figure Keras logged and the
 /// weights after training with Keras', to 1e-5 relative.
 fn fit_as_keras_did(
     model: &mut Sequential,
@@ -769,21 +771,36 @@ fn fit_as_keras_did(
         .map(array)
         .collect();
     model.set_weights(&initial).unwrap();
-    let options = FitOptions::new()
+    let validation = case
+        .get("x_val")
+        .map(|x_val| (array(x_val), array(&case["y_val"])));
+    let mut options = FitOptions::new()
         .class_weight(class_weight.iter().copied())
         .epochs(3)
         .batch_size(4)
         .shuffle(false)
         .verbose(Verbosity::Silent);
+    if let Some((x_val, y_val)) = &validation {
+        options = options.validation_data(x_val, y_val);
+    }
     let history = model.fit((&x, &y), options).unwrap();
-    for key in ["loss", "accuracy"] {
-        let expected: Vec<f64> = case["history"][key]
+    let logged = case["history"].as_object().unwrap();
+    let mut keys: Vec<&str> = history.keys().filter(|k| *k != "learning_rate").collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        logged.keys().map(String::as_str).collect::<Vec<_>>(),
+        "{what}: the keys Keras logged"
+    );
+    for (key, values) in logged {
+        let expected: Vec<f64> = values
             .as_array()
             .unwrap()
             .iter()
             .map(|v| v.as_f64().unwrap())
             .collect();
         let got = history.get(key).unwrap();
+        assert_eq!(got.len(), expected.len(), "{what} {key}");
         for (g, e) in got.iter().zip(&expected) {
             assert!(
                 (g - e).abs() <= 1e-5 * e.abs(),
@@ -888,4 +905,196 @@ fn binary_crossentropy_and_binary_accuracy_match_keras() {
         1e-6,
         "predictions",
     );
+}
+
+// ---------------------------------------------------------------------------
+// Metrics (`metrics.json`, written by `make_metrics.py`)
+
+/// The tolerance of a metric's value: its values lie in [0, 1], and Keras
+/// computes them in float32.
+const METRIC_TOLERANCE: f64 = 1e-6;
+
+/// Updates `metric` with each batch of a case and compares the result after
+/// each with Keras', to [`METRIC_TOLERANCE`].
+fn accumulate_as_keras_did(metric: &mut dyn Metric, case: &serde_json::Value) {
+    let name = case["name"].as_str().unwrap();
+    let batches = case["batches"].as_array().unwrap();
+    let results = case["results"].as_array().unwrap();
+    assert_eq!(batches.len(), results.len());
+    assert!(batches.len() >= 2, "{name}: several batches");
+    for (i, (batch, expected)) in batches.iter().zip(results).enumerate() {
+        let (y_true, y_pred) = (array(&batch["y_true"]), array(&batch["y_pred"]));
+        metric.update(y_true.view(), y_pred.view()).unwrap();
+        // Keras' result is a float32, written as its shortest decimal.
+        let expected = f64::from(expected.to_string().parse::<f32>().unwrap());
+        let got = metric.result();
+        assert!(
+            (got - expected).abs() <= METRIC_TOLERANCE,
+            "{name}, after batch {}: {got}, Keras {expected}",
+            i + 1
+        );
+    }
+}
+
+fn counts(value: &serde_json::Value) -> Vec<u64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn auc_matches_keras_over_batches_with_ties_and_predictions_on_thresholds() {
+    use kerust::metrics::Auc;
+
+    let reference = fixture("metrics.json");
+    let cases = reference["auc"].as_array().unwrap();
+    assert_eq!(cases.len(), 14);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let config = &case["config"];
+        let mut auc = Auc::new()
+            .num_thresholds(config["num_thresholds"].as_u64().unwrap() as usize)
+            .curve(config["curve"].as_str().unwrap().parse().unwrap())
+            .summation_method(
+                config["summation_method"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            )
+            .from_logits(config["from_logits"].as_bool().unwrap());
+        let thresholds: Vec<f64> = case["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(auc.thresholds(), thresholds, "{name}: thresholds");
+        accumulate_as_keras_did(&mut auc, case);
+        // The confusion counts at every threshold, to the sample.
+        assert_eq!(
+            auc.true_positives(),
+            counts(&case["true_positives"]),
+            "{name}"
+        );
+        assert_eq!(
+            auc.false_positives(),
+            counts(&case["false_positives"]),
+            "{name}"
+        );
+        assert_eq!(
+            auc.true_negatives(),
+            counts(&case["true_negatives"]),
+            "{name}"
+        );
+        assert_eq!(
+            auc.false_negatives(),
+            counts(&case["false_negatives"]),
+            "{name}"
+        );
+        // The same from its config, as a model file makes it.
+        let mut again = kerust::saving::metric_from_config(&auc.config()).unwrap();
+        accumulate_as_keras_did(again.as_mut(), case);
+    }
+}
+
+#[test]
+fn f1_and_fbeta_scores_match_keras_for_every_average_and_threshold() {
+    use kerust::metrics::{Average, F1Score, FBetaScore};
+
+    let reference = fixture("metrics.json");
+    let cases = reference["f_score"].as_array().unwrap();
+    assert_eq!(cases.len(), 11);
+    for case in cases {
+        let config = &case["config"];
+        let average: Average = config["average"].as_str().unwrap().parse().unwrap();
+        let threshold = config["threshold"].as_f64().map(|t| t as f32);
+        let mut metric: Box<dyn Metric> = match case["class_name"].as_str().unwrap() {
+            "F1Score" => Box::new(F1Score::new(average).threshold(threshold)),
+            _ => Box::new(
+                FBetaScore::new(average)
+                    .beta(config["beta"].as_f64().unwrap())
+                    .threshold(threshold),
+            ),
+        };
+        accumulate_as_keras_did(metric.as_mut(), case);
+        let mut again = kerust::saving::metric_from_config(&metric.config()).unwrap();
+        accumulate_as_keras_did(again.as_mut(), case);
+    }
+}
+
+#[test]
+fn top_k_accuracies_match_keras_including_tied_scores() {
+    use kerust::metrics::{SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy};
+
+    let reference = fixture("metrics.json");
+    let cases = reference["top_k"].as_array().unwrap();
+    assert_eq!(cases.len(), 6);
+    for case in cases {
+        let k = case["k"].as_u64().unwrap() as usize;
+        let mut metric: Box<dyn Metric> = match case["class_name"].as_str().unwrap() {
+            "SparseTopKCategoricalAccuracy" => Box::new(SparseTopKCategoricalAccuracy::new().k(k)),
+            _ => Box::new(TopKCategoricalAccuracy::new().k(k)),
+        };
+        accumulate_as_keras_did(metric.as_mut(), case);
+    }
+}
+
+#[test]
+fn fit_logs_auc_f_scores_and_top_k_and_their_validation_figures_as_keras_did() {
+    use kerust::metrics::{
+        Auc, Average, Curve, F1Score, FBetaScore, IntoMetric, SparseTopKCategoricalAccuracy,
+        SummationMethod, TopKCategoricalAccuracy,
+    };
+
+    let reference = fixture("metrics.json");
+    let model = |units: usize, activation: Activation| {
+        Sequential::new()
+            .input_shape([3])
+            .add(Dense::new(4).activation(Activation::Relu))
+            .add(Dense::new(units).activation(activation))
+    };
+    let sgd = || Sgd::new().learning_rate(0.5);
+
+    let mut one_hot = model(7, Activation::Softmax);
+    let metrics: Vec<Box<dyn Metric>> = vec![
+        "auc".into_metric().unwrap(),
+        Box::new(Auc::new().curve(Curve::Pr).named("pr_auc")),
+        Box::new(F1Score::new(Average::Macro)),
+        Box::new(FBetaScore::new(Average::Weighted).beta(2.0).threshold(0.3)),
+        "top_k_categorical_accuracy".into_metric().unwrap(),
+        Box::new(TopKCategoricalAccuracy::new().k(2).named("top_2")),
+    ];
+    one_hot
+        .compile(sgd(), CategoricalCrossentropy::new(), metrics)
+        .unwrap();
+    fit_as_keras_did(&mut one_hot, &reference["fit"]["one_hot"], &[], "one-hot");
+
+    let mut sparse = model(7, Activation::Softmax);
+    let metrics: Vec<Box<dyn Metric>> = vec![
+        "sparse_top_k_categorical_accuracy".into_metric().unwrap(),
+        Box::new(SparseTopKCategoricalAccuracy::new().k(2).named("top_2")),
+    ];
+    sparse
+        .compile(sgd(), SparseCategoricalCrossentropy::new(), metrics)
+        .unwrap();
+    fit_as_keras_did(&mut sparse, &reference["fit"]["sparse"], &[], "sparse");
+
+    let mut binary = model(1, Activation::Sigmoid);
+    let metrics: Vec<Box<dyn Metric>> = vec![
+        "auc".into_metric().unwrap(),
+        Box::new(
+            Auc::new()
+                .curve(Curve::Pr)
+                .summation_method(SummationMethod::Majoring)
+                .named("pr_auc"),
+        ),
+    ];
+    binary
+        .compile(sgd(), BinaryCrossentropy::new(), metrics)
+        .unwrap();
+    fit_as_keras_did(&mut binary, &reference["fit"]["binary"], &[], "binary");
 }

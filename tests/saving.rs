@@ -238,6 +238,195 @@ fn an_uncompiled_model_comes_back_uncompiled() {
     assert_eq!(loaded.predict(&x).unwrap(), model.predict(&x).unwrap());
 }
 
+/// The compile config a model file holds, as JSON.
+fn compile_config(path: &Path) -> Value {
+    let mut file = RawFile::parse(&std::fs::read(path).unwrap());
+    serde_json::from_str(file.metadata()["compile_config"].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn metrics_with_options_come_back_compiled_as_saved() {
+    use kerust::metrics::{
+        Auc, Average, Curve, F1Score, FBetaScore, IntoMetric, SparseTopKCategoricalAccuracy,
+        SummationMethod, TopKCategoricalAccuracy,
+    };
+
+    let (x, labels) = toy(40);
+    let one_hot = ndarray::Array2::from_shape_fn((labels.len(), 3), |(i, c)| {
+        f32::from(u8::from(labels[i] as usize == c))
+    });
+    let mut model = architecture(8);
+    let metrics: Vec<Box<dyn Metric>> = vec![
+        "accuracy".into_metric().unwrap(),
+        "auc".into_metric().unwrap(),
+        Box::new(
+            Auc::new()
+                .curve(Curve::Pr)
+                .summation_method(SummationMethod::Minoring)
+                .num_thresholds(50)
+                .named("pr_auc"),
+        ),
+        Box::new(F1Score::new(Average::Weighted).threshold(0.4).named("f1")),
+        Box::new(FBetaScore::new(Average::Micro).beta(0.5)),
+        "top_k_categorical_accuracy".into_metric().unwrap(),
+        Box::new(TopKCategoricalAccuracy::new().k(2).named("top_2")),
+        Box::new(Precision::new().threshold(0.3).named("precision_at_0_3")),
+        "recall".into_metric().unwrap(),
+    ];
+    model
+        .compile(
+            Adam::new().learning_rate(0.01),
+            CategoricalCrossentropy::new(),
+            metrics,
+        )
+        .unwrap();
+    model
+        .fit((&x, &one_hot), quiet().epochs(2).batch_size(8))
+        .unwrap();
+
+    let mut sparse = architecture(9);
+    let metrics: Vec<Box<dyn Metric>> = vec![
+        "sparse_top_k_categorical_accuracy".into_metric().unwrap(),
+        Box::new(SparseTopKCategoricalAccuracy::new().k(1).named("top_1")),
+    ];
+    sparse
+        .compile(Sgd::new(), SparseCategoricalCrossentropy::new(), metrics)
+        .unwrap();
+    sparse.build().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    for (model, y, file) in [
+        (
+            &mut model,
+            one_hot.clone().into_dyn(),
+            "metrics.safetensors",
+        ),
+        (&mut sparse, labels.clone().into_dyn(), "sparse.safetensors"),
+    ] {
+        let path = dir.path().join(file);
+        model.save(&path).unwrap();
+        let mut loaded = load_model(&path).unwrap();
+        assert_eq!(loaded.metric_names(), model.metric_names());
+        let configs = |m: &Sequential| m.metrics().iter().map(|m| m.config()).collect::<Vec<_>>();
+        assert_eq!(configs(&loaded), configs(model));
+        // Every metric counts as the saved one does, to the bit.
+        let (saved, restored) = (
+            model.evaluate(&x, &y).unwrap(),
+            loaded.evaluate(&x, &y).unwrap(),
+        );
+        assert_eq!(restored, saved);
+        assert_eq!(
+            compile_config(&path)["metrics"],
+            Value::Array(configs(model))
+        );
+    }
+
+    // Names stay names in the file; options are kept as Keras writes them.
+    let metrics = &compile_config(&dir.path().join("metrics.safetensors"))["metrics"];
+    assert_eq!(metrics[0], json!("accuracy"));
+    assert_eq!(
+        metrics[2],
+        json!({"class_name": "AUC", "config": {
+            "name": "pr_auc", "num_thresholds": 50, "curve": "PR",
+            "summation_method": "minoring", "from_logits": false,
+        }})
+    );
+    assert_eq!(
+        metrics[3],
+        json!({"class_name": "F1Score", "config": {
+            "name": "f1", "average": "weighted", "threshold": 0.4_f32,
+        }})
+    );
+    assert_eq!(
+        metrics[7],
+        json!({"class_name": "Precision", "config": {
+            "name": "precision_at_0_3", "thresholds": 0.3_f32,
+        }})
+    );
+}
+
+#[test]
+fn metric_names_of_earlier_files_load_and_bad_metric_configs_are_format_errors() {
+    let (x, y) = toy(16);
+    let mut model = adam_model(10);
+    model.fit((&x, &y), quiet()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    model.save(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let with_metrics = |metrics: Value| {
+        let mut file = RawFile::parse(&good);
+        let mut compile: Value =
+            serde_json::from_str(file.metadata()["compile_config"].as_str().unwrap()).unwrap();
+        compile["metrics"] = metrics;
+        file.metadata()
+            .insert("compile_config".into(), json!(compile.to_string()));
+        load_bytes(&file.bytes())
+    };
+
+    // Files that keep metrics by name alone, as kerust wrote every metric
+    // before metrics had options in the file.
+    let loaded = with_metrics(json!([
+        "accuracy",
+        "precision",
+        "sparse_top_k_categorical_accuracy"
+    ]))
+    .unwrap();
+    assert_eq!(
+        loaded.metric_names(),
+        ["accuracy", "precision", "sparse_top_k_categorical_accuracy"]
+    );
+
+    let bad = [
+        (
+            json!([{"class_name": "F1Score", "config": {"average": "samples"}}]),
+            "a saved metric cannot be made: invalid `average` = \"samples\": expected \
+             \"macro\", \"micro\" or \"weighted\"",
+        ),
+        (
+            json!([{"class_name": "F1Score", "config": {"average": null}}]),
+            "invalid `average` = null: expected \"macro\", \"micro\" or \"weighted\" (Keras' null",
+        ),
+        (
+            json!([{"class_name": "AUC", "config": {"num_thresholds": 1}}]),
+            "invalid `num_thresholds` = 1: AUC needs at least 2 thresholds",
+        ),
+        (
+            json!([{"class_name": "AUC", "config": {"multi_label": true}}]),
+            "invalid `multi_label` = true: `AUC` has no such option in kerust",
+        ),
+        (
+            json!([{"class_name": "AUC", "config": {"curve": "PRGAIN"}}]),
+            "invalid `curve` = \"PRGAIN\": expected \"ROC\" or \"PR\"",
+        ),
+        (
+            json!([{"class_name": "TopKCategoricalAccuracy", "config": {"k": 0}}]),
+            "invalid `k` = 0: expected at least 1",
+        ),
+        (
+            json!([{"class_name": "SparseTopKCategoricalAccuracy", "config": {"k": -2}}]),
+            "invalid `k` = -2: expected a whole number",
+        ),
+        (
+            json!([{"class_name": "MeanIoU", "config": {}}]),
+            "invalid `class_name` = \"MeanIoU\": known metric classes",
+        ),
+        (json!(["f1_score"]), "pass `F1Score::new(Average::Macro)`"),
+        (
+            json!([{"name": "auc"}]),
+            "expected a metric name, such as \"accuracy\", or an object",
+        ),
+        (
+            json!(["auc", {"class_name": "AUC", "config": {}}]),
+            "invalid `metrics` = auc: each metric name must be unique",
+        ),
+    ];
+    for (metrics, needle) in bad {
+        let err = format_error(with_metrics(metrics.clone()));
+        assert!(err.contains(needle), "{metrics}: {err}");
+    }
+}
+
 #[test]
 fn one_model_gives_the_same_bytes_at_every_save() {
     let mut model = adam_model(1);

@@ -1361,3 +1361,103 @@ fn precision_and_recall_are_logged_by_name_and_scored_on_the_validation_data() {
     assert_eq!(history.get("val_precision").unwrap()[2], tp / (tp + fp));
     assert_eq!(history.get("val_recall").unwrap()[2], tp / (tp + fn_));
 }
+
+#[test]
+fn auc_f1_and_top_k_are_logged_by_name_and_scored_on_the_validation_data() {
+    use kerust::metrics::{Auc, Average, F1Score, IntoMetric, SparseTopKCategoricalAccuracy};
+
+    let (x, y) = toy(64);
+    let mut m = model(12);
+    let metrics: Vec<Box<dyn Metric>> = vec![
+        "sparse_top_k_categorical_accuracy".into_metric().unwrap(),
+        Box::new(SparseTopKCategoricalAccuracy::new().k(1).named("top_1")),
+        Box::new(F1Score::new(Average::Macro)),
+        Box::new(Auc::new()),
+    ];
+    m.compile(
+        Adam::new().learning_rate(0.01),
+        SparseCategoricalCrossentropy::new(),
+        metrics,
+    )
+    .unwrap();
+    let (x_val, y_val) = (
+        x.slice(ndarray::s![..40, ..]).to_owned(),
+        y.slice(ndarray::s![..40]).to_owned(),
+    );
+    // AUC reads targets of the predictions' shape: with class labels for
+    // two units, the first step says so.
+    let err = m
+        .fit((&x, &y), quiet().epochs(1).validation_data(&x_val, &y_val))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`auc` expected shape one target per prediction"),
+        "{err}"
+    );
+
+    let metrics: Vec<Box<dyn Metric>> = vec![
+        "sparse_top_k_categorical_accuracy".into_metric().unwrap(),
+        Box::new(SparseTopKCategoricalAccuracy::new().k(1).named("top_1")),
+        Box::new(F1Score::new(Average::Macro)),
+    ];
+    m.compile(
+        Adam::new().learning_rate(0.01),
+        SparseCategoricalCrossentropy::new(),
+        metrics,
+    )
+    .unwrap();
+    let history = m
+        .fit((&x, &y), quiet().epochs(3).validation_data(&x_val, &y_val))
+        .unwrap();
+    for key in [
+        "sparse_top_k_categorical_accuracy",
+        "top_1",
+        "f1_score",
+        "val_sparse_top_k_categorical_accuracy",
+        "val_top_1",
+        "val_f1_score",
+    ] {
+        assert_eq!(history.get(key).map(<[f64]>::len), Some(3), "{key}");
+    }
+    // Two classes: every label is among the top 5.
+    assert_eq!(
+        history
+            .get("val_sparse_top_k_categorical_accuracy")
+            .unwrap(),
+        [1.0; 3]
+    );
+    // The last validation figures, counted again from the predictions.
+    let probs = m.predict(&x_val).unwrap();
+    let mut top_1 = SparseTopKCategoricalAccuracy::new().k(1);
+    top_1
+        .update(y_val.view().into_dyn(), probs.view().into_dyn())
+        .unwrap();
+    assert_eq!(history.get("val_top_1").unwrap()[2], top_1.result());
+    let mut f1 = F1Score::new(Average::Macro);
+    f1.update(y_val.view().into_dyn(), probs.view().into_dyn())
+        .unwrap();
+    assert_eq!(history.get("val_f1_score").unwrap()[2], f1.result());
+
+    // A sigmoid's AUC, by name.
+    let mut sigmoid = Sequential::new()
+        .input_shape([2])
+        .seed(6)
+        .add(Dense::new(8).activation(Activation::Relu))
+        .add(Dense::new(1).activation(Activation::Sigmoid));
+    sigmoid
+        .compile(
+            Adam::new().learning_rate(0.01),
+            BinaryCrossentropy::new(),
+            ["auc"],
+        )
+        .unwrap();
+    let history = sigmoid
+        .fit((&x, &y), quiet().epochs(2).validation_data(&x_val, &y_val))
+        .unwrap();
+    let probs = sigmoid.predict(&x_val).unwrap();
+    let mut auc = Auc::new();
+    auc.update(y_val.view().into_dyn(), probs.view().into_dyn())
+        .unwrap();
+    assert_eq!(history.get("val_auc").unwrap()[1], auc.result());
+    assert!(history.get("auc").unwrap()[1] > 0.5);
+}

@@ -2,6 +2,7 @@
 //! and `Recall` metrics.
 
 use ndarray::ArrayViewD;
+use serde_json::{json, Value};
 
 use super::Metric;
 use crate::error::format_shape;
@@ -55,7 +56,8 @@ fn share(part: u64, other: u64) -> f64 {
 /// sample; for several units with one-hot targets, each unit of each
 /// sample, as Keras counts them. The targets have the predictions' shape,
 /// or one value per sample for one output unit. `compile` makes it for
-/// `"precision"`, and it logs as `precision` and `val_precision`.
+/// `"precision"`, and it logs as `precision` and `val_precision`, or under
+/// the name given to [`named`](Precision::named).
 ///
 /// # Examples
 ///
@@ -75,6 +77,7 @@ fn share(part: u64, other: u64) -> f64 {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Precision {
+    name: String,
     threshold: f32,
     true_positives: u64,
     false_positives: u64,
@@ -90,6 +93,7 @@ impl Precision {
     /// Precision at Keras' default threshold, 0.5.
     pub fn new() -> Self {
         Precision {
+            name: "precision".to_string(),
             threshold: 0.5,
             true_positives: 0,
             false_positives: 0,
@@ -102,11 +106,17 @@ impl Precision {
         self.threshold = threshold;
         self
     }
+
+    /// The name it logs under, needed to compile two of them together.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
 }
 
 impl Metric for Precision {
     fn name(&self) -> &str {
-        "precision"
+        &self.name
     }
 
     fn update(&mut self, y_true: ArrayViewD<'_, f32>, y_pred: ArrayViewD<'_, f32>) -> Result<()> {
@@ -126,7 +136,18 @@ impl Metric for Precision {
     }
 
     fn boxed_clone(&self) -> Box<dyn Metric> {
-        Box::new(Precision::new().threshold(self.threshold))
+        Box::new(
+            Precision::new()
+                .threshold(self.threshold)
+                .named(self.name.clone()),
+        )
+    }
+
+    fn config(&self) -> Value {
+        json!({
+            "class_name": "Precision",
+            "config": { "name": self.name, "thresholds": self.threshold },
+        })
     }
 }
 
@@ -136,7 +157,7 @@ impl Metric for Precision {
 ///
 /// It counts output units and reads targets as [`Precision`] does.
 /// `compile` makes it for `"recall"`, and it logs as `recall` and
-/// `val_recall`.
+/// `val_recall`, or under the name given to [`named`](Recall::named).
 ///
 /// # Examples
 ///
@@ -155,6 +176,7 @@ impl Metric for Precision {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Recall {
+    name: String,
     threshold: f32,
     true_positives: u64,
     false_negatives: u64,
@@ -170,6 +192,7 @@ impl Recall {
     /// Recall at Keras' default threshold, 0.5.
     pub fn new() -> Self {
         Recall {
+            name: "recall".to_string(),
             threshold: 0.5,
             true_positives: 0,
             false_negatives: 0,
@@ -182,11 +205,17 @@ impl Recall {
         self.threshold = threshold;
         self
     }
+
+    /// The name it logs under, needed to compile two of them together.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
 }
 
 impl Metric for Recall {
     fn name(&self) -> &str {
-        "recall"
+        &self.name
     }
 
     fn update(&mut self, y_true: ArrayViewD<'_, f32>, y_pred: ArrayViewD<'_, f32>) -> Result<()> {
@@ -206,7 +235,18 @@ impl Metric for Recall {
     }
 
     fn boxed_clone(&self) -> Box<dyn Metric> {
-        Box::new(Recall::new().threshold(self.threshold))
+        Box::new(
+            Recall::new()
+                .threshold(self.threshold)
+                .named(self.name.clone()),
+        )
+    }
+
+    fn config(&self) -> Value {
+        json!({
+            "class_name": "Recall",
+            "config": { "name": self.name, "thresholds": self.threshold },
+        })
     }
 }
 

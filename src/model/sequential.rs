@@ -373,9 +373,9 @@ impl Sequential {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for an unknown metric name or an optimizer
-    /// hyperparameter out of range, and what [`build`](Sequential::build)
-    /// returns.
+    /// [`Error::InvalidArgument`] for an unknown metric name, a metric
+    /// option or an optimizer hyperparameter out of range, two metrics of
+    /// one name, and what [`build`](Sequential::build) returns.
     pub fn compile<M: IntoMetric>(
         &mut self,
         optimizer: impl Optimizer + 'static,
@@ -389,6 +389,7 @@ impl Sequential {
             .collect::<Result<Vec<_>>>()?;
         let mut names: Vec<&str> = vec!["loss"];
         for metric in &metrics {
+            metric.validate()?;
             if names.contains(&metric.name()) {
                 return Err(Error::invalid(
                     "metrics",
@@ -433,6 +434,14 @@ impl Sequential {
     /// The loss, once compiled.
     pub fn loss(&self) -> Option<&dyn Loss> {
         self.compiled.as_ref().map(|c| c.loss.as_ref())
+    }
+
+    /// The metrics given to `compile`, in order; none before.
+    pub fn metrics(&self) -> &[Box<dyn Metric>] {
+        self.compiled
+            .as_ref()
+            .map(|c| c.metrics.as_slice())
+            .unwrap_or_default()
     }
 
     /// The names of the metrics given to `compile`, in order.

@@ -8,6 +8,10 @@ use crate::losses::{
     BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError,
     SparseCategoricalCrossentropy,
 };
+use crate::metrics::{
+    Auc, Average, F1Score, FBetaScore, IntoMetric, Metric, Precision, Recall,
+    SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy,
+};
 use crate::model::Sequential;
 use crate::optimizers::base::BASE_FIELDS;
 use crate::optimizers::{Adagrad, Adam, AdamW, Nadam, Optimizer, RmsProp, Sgd};
@@ -19,7 +23,8 @@ use crate::{Error, Result};
 pub(crate) struct CompileConfig {
     pub(crate) optimizer: Value,
     pub(crate) loss: Value,
-    pub(crate) metrics: Vec<String>,
+    /// Each a name `compile` knows or a metric's `{"class_name", "config"}`.
+    pub(crate) metrics: Vec<Value>,
 }
 
 impl CompileConfig {
@@ -28,7 +33,7 @@ impl CompileConfig {
         Some(CompileConfig {
             optimizer: model.optimizer()?.config(),
             loss: model.loss()?.config(),
-            metrics: model.metric_names(),
+            metrics: model.metrics().iter().map(|m| m.config()).collect(),
         })
     }
 }
@@ -275,6 +280,183 @@ pub fn loss_from_config(config: &Value) -> Result<Box<dyn Loss>> {
     }
 }
 
+/// Makes a built-in metric from its [`config`](Metric::config): a name
+/// that `compile` knows, such as `"accuracy"` or `"auc"`, or an object
+/// `{"class_name": ..., "config": {...}}` as Keras writes a metric with its
+/// options, such as `{"class_name": "AUC", "config": {"name": "pr_auc",
+/// "curve": "PR"}}`. Fields left out take their defaults.
+///
+/// Known classes and their config fields (each also takes `name`, the name
+/// it logs under):
+///
+/// ```text
+/// "AUC"                              num_thresholds, curve, summation_method,
+///                                    from_logits
+/// "F1Score"                          average (required), threshold
+/// "FBetaScore"                       average (required), beta, threshold
+/// "TopKCategoricalAccuracy"          k
+/// "SparseTopKCategoricalAccuracy"    k
+/// "Precision", "Recall"              thresholds (one number)
+/// ```
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] for a name `compile` does not know, a config
+/// that is neither a string nor such an object, an unknown class, a field
+/// the metric does not have (Keras options kerust lacks, such as
+/// `multi_label`, are refused rather than ignored), a field of the wrong
+/// type, or a value out of range, such as an `average` other than
+/// `"macro"`, `"micro"` and `"weighted"`.
+///
+/// # Examples
+///
+/// ```
+/// use kerust::metrics::{Auc, Curve, Metric};
+/// use kerust::saving::metric_from_config;
+///
+/// # fn main() -> kerust::Result<()> {
+/// let pr = Auc::new().curve(Curve::Pr).named("pr_auc");
+/// let again = metric_from_config(&pr.config())?;
+/// assert_eq!(again.config(), pr.config());
+/// assert_eq!(metric_from_config(&"auc".into())?.name(), "auc");
+/// # Ok(())
+/// # }
+/// ```
+pub fn metric_from_config(config: &Value) -> Result<Box<dyn Metric>> {
+    if let Some(name) = config.as_str() {
+        return name.into_metric();
+    }
+    let class_name = config.get("class_name").and_then(Value::as_str);
+    let fields = config.get("config").and_then(Value::as_object);
+    let two_keys = config.as_object().is_some_and(|o| o.len() == 2);
+    let (Some(class_name), Some(fields), true) = (class_name, fields, two_keys) else {
+        return Err(Error::invalid(
+            "metric",
+            config,
+            "expected a metric name, such as \"accuracy\", or an object \
+             {\"class_name\": \"...\", \"config\": {...}}",
+        ));
+    };
+    let name = text(fields, "name")?;
+    let metric: Box<dyn Metric> = match class_name {
+        "AUC" => {
+            only_fields(
+                class_name,
+                fields,
+                &["num_thresholds", "curve", "summation_method", "from_logits"],
+            )?;
+            let mut auc = Auc::new();
+            if let Some(v) = count(fields, "num_thresholds")? {
+                auc = auc.num_thresholds(v);
+            }
+            if let Some(v) = text(fields, "curve")? {
+                auc = auc.curve(v.parse()?);
+            }
+            if let Some(v) = text(fields, "summation_method")? {
+                auc = auc.summation_method(v.parse()?);
+            }
+            if let Some(v) = boolean(fields, "from_logits")? {
+                auc = auc.from_logits(v);
+            }
+            Box::new(with_name(auc, name, Auc::named))
+        }
+        "F1Score" => {
+            only_fields(class_name, fields, &["average", "threshold"])?;
+            let f1 = F1Score::new(average(fields)?).threshold(threshold(fields)?);
+            Box::new(with_name(f1, name, F1Score::named))
+        }
+        "FBetaScore" => {
+            only_fields(class_name, fields, &["average", "beta", "threshold"])?;
+            let mut fbeta = FBetaScore::new(average(fields)?).threshold(threshold(fields)?);
+            if let Some(v) = number(fields, "beta")? {
+                fbeta = fbeta.beta(v);
+            }
+            Box::new(with_name(fbeta, name, FBetaScore::named))
+        }
+        "TopKCategoricalAccuracy" => {
+            only_fields(class_name, fields, &["k"])?;
+            let mut top_k = TopKCategoricalAccuracy::new();
+            if let Some(v) = count(fields, "k")? {
+                top_k = top_k.k(v);
+            }
+            Box::new(with_name(top_k, name, TopKCategoricalAccuracy::named))
+        }
+        "SparseTopKCategoricalAccuracy" => {
+            only_fields(class_name, fields, &["k"])?;
+            let mut top_k = SparseTopKCategoricalAccuracy::new();
+            if let Some(v) = count(fields, "k")? {
+                top_k = top_k.k(v);
+            }
+            Box::new(with_name(top_k, name, SparseTopKCategoricalAccuracy::named))
+        }
+        "Precision" => {
+            only_fields(class_name, fields, &["thresholds"])?;
+            let mut precision = Precision::new();
+            if let Some(v) = number(fields, "thresholds")? {
+                precision = precision.threshold(v as f32);
+            }
+            Box::new(with_name(precision, name, Precision::named))
+        }
+        "Recall" => {
+            only_fields(class_name, fields, &["thresholds"])?;
+            let mut recall = Recall::new();
+            if let Some(v) = number(fields, "thresholds")? {
+                recall = recall.threshold(v as f32);
+            }
+            Box::new(with_name(recall, name, Recall::named))
+        }
+        _ => {
+            return Err(Error::invalid(
+                "class_name",
+                format!("\"{class_name}\""),
+                "known metric classes: \"AUC\", \"F1Score\", \"FBetaScore\", \
+                 \"TopKCategoricalAccuracy\", \"SparseTopKCategoricalAccuracy\", \
+                 \"Precision\", \"Recall\" (and, by name alone, those `compile` knows)",
+            ))
+        }
+    };
+    metric.validate()?;
+    Ok(metric)
+}
+
+/// `metric` renamed when its config gives a name.
+fn with_name<M>(metric: M, name: Option<&str>, named: fn(M, String) -> M) -> M {
+    match name {
+        Some(name) => named(metric, name.to_string()),
+        None => metric,
+    }
+}
+
+/// The `average` of an F-score config, which kerust needs.
+fn average(fields: &Map<String, Value>) -> Result<Average> {
+    match fields.get("average") {
+        Some(Value::String(v)) => v.parse(),
+        Some(v) => Err(Error::invalid(
+            "average",
+            v,
+            "expected \"macro\", \"micro\" or \"weighted\" (Keras' null, one score per \
+             class, does not fit in kerust's logs, which hold one number per metric)",
+        )),
+        None => Err(Error::invalid(
+            "average",
+            "missing",
+            "expected \"macro\", \"micro\" or \"weighted\"",
+        )),
+    }
+}
+
+/// The `threshold` of an F-score config: a number, or `null` (or left
+/// out) for the arg-max of each row.
+fn threshold(fields: &Map<String, Value>) -> Result<Option<f32>> {
+    match fields.get("threshold") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(|t| Some(t as f32))
+            .ok_or_else(|| Error::invalid("threshold", v, "expected a number or null")),
+    }
+}
+
 /// The `name` and the fields of a config object.
 fn named_object<'a>(what: &str, config: &'a Value) -> Result<(&'a str, &'a Map<String, Value>)> {
     let fields = config.as_object();
@@ -322,6 +504,27 @@ fn number(fields: &Map<String, Value>, key: &str) -> Result<Option<f64>> {
             .as_f64()
             .map(Some)
             .ok_or_else(|| Error::invalid(key, v, "expected a number")),
+    }
+}
+
+fn count(fields: &Map<String, Value>, key: &str) -> Result<Option<usize>> {
+    match fields.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| Error::invalid(key, v, "expected a whole number, 0 or more")),
+    }
+}
+
+fn text<'a>(fields: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
+    match fields.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_str()
+            .map(Some)
+            .ok_or_else(|| Error::invalid(key, v, "expected a string")),
     }
 }
 

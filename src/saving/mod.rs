@@ -51,7 +51,9 @@
 //!                                                   "config": {...}}, ...]}
 //! compile_config        compiled      {"optimizer": {"name": "adam", ...},
 //!                       models          "loss": {"name": "...", ...},
-//!                                       "metrics": ["accuracy"]}
+//!                                       "metrics": ["accuracy",
+//!                                         {"class_name": "AUC",
+//!                                          "config": {"name": "auc", ...}}]}
 //! optimizer_iterations  compiled      the optimizer's step count, "1875"
 //!                       models
 //! epoch                 checkpoints   epochs completed, "2": pass it to
@@ -85,11 +87,11 @@
 //!
 //! - Only [`Sequential`](crate::model::Sequential) models, with layers the
 //!   [`LayerRegistry`] knows.
-//! - The optimizers and losses made again from a file are the built-in ones
-//!   ([`optimizer_from_config`], [`loss_from_config`]), and the metrics are
-//!   those `compile` knows by name; a model compiled with a custom one is
-//!   saved, but loading it fails with an error naming it. Load its weights
-//!   into a model compiled by hand instead.
+//! - The optimizers, losses and metrics made again from a file are the
+//!   built-in ones ([`optimizer_from_config`], [`loss_from_config`],
+//!   [`metric_from_config`]), with their options; a model compiled with a
+//!   custom one is saved, but loading it fails with an error naming it.
+//!   Load its weights into a model compiled by hand instead.
 //! - Weights are float32 only.
 //!
 //! # Examples
@@ -122,7 +124,7 @@ mod file;
 mod model;
 mod registry;
 
-pub use compile::{loss_from_config, optimizer_from_config};
+pub use compile::{loss_from_config, metric_from_config, optimizer_from_config};
 pub use model::{
     load_checkpoint, load_checkpoint_with, load_model, load_model_with, restore_checkpoint,
     save_checkpoint,

@@ -7,7 +7,7 @@ use ndarray::{ArrayD, IxDyn};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::compile::{loss_from_config, optimizer_from_config, CompileConfig};
+use super::compile::{loss_from_config, metric_from_config, optimizer_from_config, CompileConfig};
 use super::file::{
     base_metadata, encode, SavedFile, Tensor, Tensors, KEY_COMPILE, KEY_EPOCH, KEY_FORMAT,
     KEY_ITERATIONS, KEY_MODEL, OPTIMIZER_PREFIX,
@@ -833,8 +833,14 @@ fn restore_compile(file: &SavedFile, model: &mut Sequential) -> Result<()> {
         .map_err(|e| file.error(format!("the saved optimizer cannot be made: {e}")))?;
     let loss = loss_from_config(&config.loss)
         .map_err(|e| file.error(format!("the saved loss cannot be made: {e}")))?;
+    let metrics = config
+        .metrics
+        .iter()
+        .map(metric_from_config)
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| file.error(format!("a saved metric cannot be made: {e}")))?;
     model
-        .compile(optimizer, loss, config.metrics.iter().map(String::as_str))
+        .compile(optimizer, loss, metrics)
         .map_err(|e| file.error(format!("the model cannot be compiled as saved: {e}")))?;
 
     let state = optimizer_state(file, model)?;
