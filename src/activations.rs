@@ -75,9 +75,13 @@ impl Activation {
             Activation::Sigmoid => Zip::from(&mut grad)
                 .and(&output)
                 .for_each(|g, &y| *g *= y * (1.0 - y)),
-            Activation::Tanh => Zip::from(&mut grad)
-                .and(&output)
-                .for_each(|g, &y| *g *= 1.0 - y * y),
+            // m + m y with m = g (1 - y), as JAX differentiates tanh in
+            // reverse: 1 - y is exact where y is near 1, where 1 - y * y
+            // would round.
+            Activation::Tanh => Zip::from(&mut grad).and(&output).for_each(|g, &y| {
+                let m = (1.0 - y) * *g;
+                *g = m + m * y;
+            }),
             Activation::Softmax => {
                 // dz_i = y_i * (g_i - sum_j g_j y_j), the softmax Jacobian
                 // applied to g without forming it.

@@ -12,8 +12,11 @@
 //!   [`AveragePooling2D`](layers::AveragePooling2D),
 //!   [`GlobalAveragePooling2D`](layers::GlobalAveragePooling2D),
 //!   [`GlobalMaxPooling2D`](layers::GlobalMaxPooling2D),
-//!   [`BatchNormalization`](layers::BatchNormalization), [`Dropout`](layers::Dropout),
-//!   [`Flatten`](layers::Flatten), [`ReLU`](layers::ReLU), [`Softmax`](layers::Softmax).
+//!   [`BatchNormalization`](layers::BatchNormalization),
+//!   [`LayerNormalization`](layers::LayerNormalization), [`Dropout`](layers::Dropout),
+//!   [`Flatten`](layers::Flatten), [`Reshape`](layers::Reshape), [`ReLU`](layers::ReLU),
+//!   [`LeakyReLU`](layers::LeakyReLU), [`Softmax`](layers::Softmax) and
+//!   [`ActivationLayer`](layers::ActivationLayer) (Keras' `layers.Activation`).
 //! - [`model::Sequential`]: a stack of layers, compiled with an
 //!   [`Optimizer`](optimizers::Optimizer), a [`Loss`](losses::Loss) and
 //!   [`Metric`](metrics::Metric)s, then `fit`, `evaluate`, `predict`.
@@ -94,8 +97,9 @@ pub mod prelude {
         LearningRateScheduler, Logs, Mode, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
     };
     pub use crate::layers::{
-        AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-        GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, MaxPooling2D, Padding, ReLU, Softmax,
+        ActivationLayer, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+        GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, LayerNormalization, LeakyReLU,
+        MaxPooling2D, Padding, ReLU, Reshape, Softmax,
     };
     pub use crate::losses::{
         BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError,

@@ -2,7 +2,7 @@
 //!
 //! `tests/downstream-crate/` is a crate of its own that depends on kerust
 //! by path with the default features off, as a user's crate would. It
-//! implements `Layer` (a LeakyReLU with an `alpha`) and `Callback` outside
+//! implements `Layer` (an ELU with an `alpha`) and `Callback` outside
 //! kerust, trains a model that uses them, checks the layer's gradient, and
 //! saves the model and loads it again through a `LayerRegistry`. This test
 //! builds and runs it with cargo; it catches what unit tests inside the

@@ -397,3 +397,89 @@ fn global_poolings_backward_match_finite_differences() {
         assert!(check.max_error() < TOLERANCE, "max {keepdims}: {check:?}");
     }
 }
+
+/// LayerNormalization, whose output depends on every feature of its sample
+/// through the sample's mean and variance:
+///
+/// ```text
+/// normal = (x - mean) / sqrt(variance + epsilon)     (over the last axis)
+/// d/dgamma = sum(dy * normal)      d/dbeta = sum(dy)  (over the samples)
+/// g = dy * gamma
+/// d/dx = (g - mean(g) - normal * mean(g * normal)) / sqrt(variance + epsilon)
+/// ```
+///
+/// Checked on 2-D and 3-D inputs, without `beta`, without `gamma`, with
+/// neither, and with a large epsilon, with `gamma` and `beta` away from
+/// their initial ones and zeros so that each term shows. A sample of four
+/// features with a spread of 0.15 curves enough that the central
+/// difference's own error, which shrinks with the square of the step, is
+/// 2e-3 at the usual step of 1e-2: the inputs are perturbed by 3e-3, where
+/// it is 1.3e-4.
+#[test]
+fn layer_normalization_backward_matches_finite_differences() {
+    type Case = (&'static str, LayerNormalization, Vec<usize>);
+    let cases: Vec<Case> = vec![
+        ("2-D", LayerNormalization::new(), vec![4, 5]),
+        ("3-D", LayerNormalization::new(), vec![2, 3, 4]),
+        (
+            "no center",
+            LayerNormalization::new().center(false),
+            vec![3, 6],
+        ),
+        (
+            "no scale",
+            LayerNormalization::new().scale(false),
+            vec![3, 4],
+        ),
+        (
+            "neither",
+            LayerNormalization::new().center(false).scale(false),
+            vec![2, 2, 3],
+        ),
+        (
+            "epsilon 0.5",
+            LayerNormalization::new().epsilon(0.5),
+            vec![3, 3],
+        ),
+    ];
+    for (name, layer, shape) in cases {
+        let mut layer = built(layer, &shape[1..]);
+        let features = shape[shape.len() - 1];
+        let weights: Vec<ArrayD<f32>> = (0..layer.weights().len())
+            .map(|i| input(&[features], 60 + i as u64).mapv(|v| v + 1.5))
+            .collect();
+        layer.set_weights(&weights).unwrap();
+        let check = check_layer(&mut layer, input(&shape, 12).view(), 3e-3).unwrap();
+        assert!(check.max_error() < TOLERANCE, "{name}: {check:?}");
+        let trained = layer.trainable_param_count();
+        assert_eq!(trained, weights.len() * features, "{name}");
+        assert_eq!(check.checked, shape.iter().product::<usize>() + trained);
+    }
+}
+
+/// LeakyReLU at several slopes, Keras' 0.3 and 0 included, on inputs at
+/// least 0.05 from its kink; the Activation layer with each activation;
+/// Reshape, with a -1.
+#[test]
+fn leaky_relu_activation_and_reshape_backward_match_finite_differences() {
+    let x = input(&[3, 2, 4], 13);
+    for slope in [0.3, 0.0, 0.05, 1.5] {
+        let mut layer = built(LeakyReLU::new().negative_slope(slope), &[2, 4]);
+        let check = check_layer(&mut layer, x.view(), EPSILON).unwrap();
+        assert!(check.max_error() < TOLERANCE, "slope {slope}: {check:?}");
+    }
+    for activation in [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softmax,
+    ] {
+        let mut layer = built(ActivationLayer::new(activation), &[2, 4]);
+        let check = check_layer(&mut layer, x.view(), EPSILON).unwrap();
+        assert!(check.max_error() < TOLERANCE, "{activation:?}: {check:?}");
+    }
+    let mut reshape = built(Reshape::new([4, -1]), &[2, 4]);
+    let check = check_layer(&mut reshape, x.view(), EPSILON).unwrap();
+    assert!(check.max_error() < TOLERANCE, "{check:?}");
+}

@@ -1,7 +1,9 @@
 //! BatchNormalization, AveragePooling2D and the global poolings in a model:
 //! learning an image task, the same bits from the same seed, saving and
 //! loading, the moving statistics a training step updates, freezing, and
-//! the errors for bad configs and shapes.
+//! the errors for bad configs and shapes. Then LayerNormalization, Reshape,
+//! LeakyReLU and the Activation layer: names, shapes and parameter counts,
+//! their configs and Keras', and their errors.
 
 use kerust::prelude::*;
 use kerust::random::{stream, Purpose};
@@ -574,4 +576,406 @@ fn a_model_file_with_a_moving_statistic_of_the_wrong_size_is_refused() {
     let err = large.load_weights(&path).unwrap_err().to_string();
     assert!(err.contains("`b/gamma`") && err.contains("[3]"), "{err}");
     assert_eq!(large.get_weights()[2], ArrayD::<f32>::zeros(vec![4]));
+}
+
+// ---------------------------------------------------------------------------
+// LayerNormalization, Reshape, LeakyReLU and the Activation layer
+
+/// Reshape, Dense, LayerNormalization, LeakyReLU, Dense, Activation: named,
+/// shaped and counted as Keras shows them.
+#[test]
+fn new_layers_are_named_shaped_and_counted_as_in_keras() {
+    let mut model = Sequential::new()
+        .input_shape([12])
+        .add(Reshape::new([3, 4]))
+        .add(Dense::new(5))
+        .add(LayerNormalization::new())
+        .add(LeakyReLU::new())
+        .add(LayerNormalization::new().center(false))
+        .add(Reshape::new([-1]))
+        .add(Dense::new(2))
+        .add(ActivationLayer::new(Activation::Softmax));
+    model.build().unwrap();
+    let names: Vec<&str> = model.layers().iter().map(|l| l.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "reshape",
+            "dense",
+            "layer_normalization",
+            "leaky_re_lu",
+            "layer_normalization_1",
+            "reshape_1",
+            "dense_1",
+            "activation"
+        ]
+    );
+    assert_eq!(model.output_shape().unwrap(), vec![2]);
+    let summary = model.summary();
+    // Dense 4 * 5 + 5, gamma and beta 5 + 5, gamma 5, Dense 15 * 2 + 2.
+    assert_eq!(summary.total_params(), 25 + 10 + 5 + 32);
+    assert_eq!(summary.trainable_params(), 25 + 10 + 5 + 32);
+    assert_eq!(summary.non_trainable_params(), 0);
+    let text = summary.to_string();
+    for row in [
+        "reshape (Reshape)",
+        "(None, 3, 4)",
+        "layer_normalization (LayerNormalization)",
+        "leaky_re_lu (LeakyReLU)",
+        "reshape_1 (Reshape)",
+        "(None, 15)",
+        "activation (Activation)",
+    ] {
+        assert!(text.contains(row), "{row}: {text}");
+    }
+    let params: Vec<usize> = model.layers().iter().map(|l| l.param_count()).collect();
+    assert_eq!(params, [0, 25, 10, 0, 5, 0, 32, 0]);
+    // A model ending in an Activation softmax trains with the fused loss.
+    assert!(model.layers()[7].ends_in_softmax());
+    model
+        .compile(
+            Sgd::new(),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    let x = Array2::from_shape_fn((4, 12), |(i, j)| ((i * 5 + j * 3) % 7) as f32 - 3.0);
+    let y = ndarray::array![0.0_f32, 1.0, 1.0, 0.0];
+    let before = model.get_weights();
+    model.train_on_batch(&x, &y).unwrap();
+    let after = model.get_weights();
+    // Both LayerNormalizations' weights moved: gamma and beta, then gamma.
+    for i in 2..5 {
+        assert_ne!(after[i], before[i], "weight {i}");
+    }
+}
+
+#[test]
+fn options_of_the_new_layers_survive_their_configs() {
+    let norm = LayerNormalization::new()
+        .epsilon(1e-5)
+        .center(false)
+        .beta_initializer(kerust::initializers::Initializer::Ones)
+        .gamma_initializer(kerust::initializers::Initializer::Zeros)
+        .name("n");
+    let leaky = LeakyReLU::new().negative_slope(0.05).name("l");
+    let activation = ActivationLayer::new(Activation::Tanh).name("a");
+    let reshape = Reshape::new([2, -1, 3]).name("r");
+    let cases: Vec<(Box<dyn Layer>, serde_json::Value)> = vec![
+        (
+            Box::new(norm),
+            json!({
+                "name": "n", "axis": -1, "epsilon": 1e-5, "center": false, "scale": true,
+                "beta_initializer": "ones", "gamma_initializer": "zeros",
+            }),
+        ),
+        (
+            Box::new(leaky),
+            json!({ "name": "l", "negative_slope": 0.05 }),
+        ),
+        (
+            Box::new(activation),
+            json!({ "name": "a", "activation": "tanh" }),
+        ),
+        (
+            Box::new(reshape),
+            json!({ "name": "r", "target_shape": [2, -1, 3] }),
+        ),
+    ];
+    let registry = kerust::saving::LayerRegistry::with_builtins();
+    for (layer, expected) in cases {
+        assert_eq!(layer.config(), expected);
+        let again = registry.make(layer.class_name(), &expected).unwrap();
+        assert_eq!(again.config(), expected);
+    }
+    // The defaults, as Keras has them.
+    assert_eq!(
+        LeakyReLU::new().config(),
+        json!({ "name": "", "negative_slope": 0.3 })
+    );
+    let defaults = LayerNormalization::new().config();
+    assert_eq!(defaults["epsilon"], json!(0.001));
+    assert_eq!(defaults["axis"], json!(-1));
+    assert_eq!(defaults["gamma_initializer"], json!("ones"));
+    assert_eq!(defaults["beta_initializer"], json!("zeros"));
+}
+
+/// Keras' configs of these layers, with the fields kerust accepts at their
+/// default and `axis` as Keras writes it once built, make the layers.
+#[test]
+fn keras_configs_of_the_new_layers_are_accepted() {
+    let registry = kerust::saving::LayerRegistry::with_builtins();
+    for (class, config) in [
+        (
+            "LayerNormalization",
+            json!({
+                "name": "layer_normalization", "axis": [-1], "epsilon": 0.001,
+                "center": true, "scale": true, "rms_scaling": false,
+                "beta_initializer": "zeros", "gamma_initializer": "ones",
+                "beta_regularizer": null, "gamma_regularizer": null,
+                "beta_constraint": null, "gamma_constraint": null,
+            }),
+        ),
+        ("LayerNormalization", json!({ "axis": 2 })),
+        (
+            "LeakyReLU",
+            json!({ "name": "leaky_re_lu", "negative_slope": 0.3 }),
+        ),
+        ("LeakyReLU", json!({ "alpha": 0.2 })),
+        (
+            "Activation",
+            json!({ "name": "activation", "activation": "relu" }),
+        ),
+        (
+            "Reshape",
+            json!({ "name": "reshape", "target_shape": [3, 4] }),
+        ),
+        ("Reshape", json!({ "target_shape": [] })),
+    ] {
+        let made = registry.make(class, &config);
+        assert!(made.is_ok(), "{class} {config}: {:?}", made.err());
+    }
+    let mut by_index = LayerNormalization::from_config(&json!({ "axis": [2] })).unwrap();
+    assert_eq!(build(&mut by_index, &[3, 4]).unwrap(), vec![3, 4]);
+}
+
+/// Each bad config of the new layers is an error that names the field.
+#[test]
+fn bad_configs_of_the_new_layers_are_errors_that_name_the_field() {
+    for (class, config, field) in [
+        ("LayerNormalization", json!({ "epsilon": 0.0 }), "`epsilon`"),
+        (
+            "LayerNormalization",
+            json!({ "epsilon": "small" }),
+            "`epsilon`",
+        ),
+        ("LayerNormalization", json!({ "axis": [1, 2] }), "`axis`"),
+        ("LayerNormalization", json!({ "axis": 1.5 }), "`axis`"),
+        ("LayerNormalization", json!({ "axis": [] }), "`axis`"),
+        (
+            "LayerNormalization",
+            json!({ "rms_scaling": true }),
+            "`rms_scaling`",
+        ),
+        (
+            "LayerNormalization",
+            json!({ "gamma_regularizer": "l2" }),
+            "`gamma_regularizer`",
+        ),
+        (
+            "LayerNormalization",
+            json!({ "momentum": 0.99 }),
+            "`momentum`",
+        ),
+        (
+            "LeakyReLU",
+            json!({ "negative_slope": -0.1 }),
+            "`negative_slope`",
+        ),
+        (
+            "LeakyReLU",
+            json!({ "negative_slope": "0.3" }),
+            "`negative_slope`",
+        ),
+        (
+            "LeakyReLU",
+            json!({ "negative_slope": 0.3, "alpha": 0.3 }),
+            "`alpha`",
+        ),
+        ("LeakyReLU", json!({ "alpha": -1 }), "`negative_slope`"),
+        ("Activation", json!({}), "`activation`"),
+        (
+            "Activation",
+            json!({ "activation": "gelu" }),
+            "`activation`",
+        ),
+        (
+            "Activation",
+            json!({ "activation": "relu", "max_value": 6 }),
+            "`max_value`",
+        ),
+        ("Reshape", json!({}), "`target_shape`"),
+        (
+            "Reshape",
+            json!({ "target_shape": [-1, -1] }),
+            "`target_shape`",
+        ),
+        (
+            "Reshape",
+            json!({ "target_shape": [3, -2] }),
+            "`target_shape`",
+        ),
+        (
+            "Reshape",
+            json!({ "target_shape": [1.5] }),
+            "`target_shape`",
+        ),
+        ("Reshape", json!({ "target_shape": 12 }), "`target_shape`"),
+    ] {
+        let made = kerust::saving::LayerRegistry::with_builtins().make(class, &config);
+        let Err(err) = made else {
+            panic!("{class} was made from {config}");
+        };
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+        let err = err.to_string();
+        assert!(err.contains(field), "{class} {config}: {err}");
+    }
+}
+
+#[test]
+fn bad_options_and_shapes_of_the_new_layers_are_errors_when_built() {
+    let cases: Vec<(Box<dyn Layer>, &[usize], &str)> = vec![
+        (
+            Box::new(LayerNormalization::new().epsilon(f64::NAN)),
+            &[4],
+            "`epsilon` = NaN",
+        ),
+        (
+            Box::new(LayerNormalization::from_config(&json!({ "axis": 1 })).unwrap()),
+            &[3, 4],
+            "normalises the last axis only: -1, or 2",
+        ),
+        (
+            Box::new(LayerNormalization::new()),
+            &[],
+            "(None, ..., features)",
+        ),
+        (
+            Box::new(LayerNormalization::new()),
+            &[5, 0],
+            "at least one feature",
+        ),
+        (
+            Box::new(LeakyReLU::new().negative_slope(-0.5)),
+            &[4],
+            "`negative_slope` = -0.5",
+        ),
+        (
+            Box::new(LeakyReLU::new().negative_slope(f64::INFINITY)),
+            &[4],
+            "`negative_slope` = inf",
+        ),
+        (
+            Box::new(Reshape::new([-1, 5]).name("r")),
+            &[12],
+            "`r` expected shape (None, ...) of a multiple of 5 values per sample, for \
+             target_shape (-1, 5), got (None, 12)",
+        ),
+        (
+            Box::new(Reshape::new([-1, 0])),
+            &[12],
+            "`target_shape` = (-1, 0)",
+        ),
+        (
+            Box::new(Reshape::new([-2])),
+            &[12],
+            "`target_shape` = (-2,)",
+        ),
+        (
+            Box::new(Reshape::new([2, 3])),
+            &[3, 0],
+            "6 values per sample, for target_shape (2, 3), got (None, 3, 0)",
+        ),
+    ];
+    for (mut layer, shape, expected) in cases {
+        let err = build(layer.as_mut(), shape).unwrap_err();
+        assert!(err.to_string().contains(expected), "{shape:?}: {err}");
+    }
+    // The sizes disagree: both shapes are named.
+    let mut model = Sequential::new()
+        .input_shape([12])
+        .add(Reshape::new([5, 3]));
+    let err = model.build().unwrap_err();
+    assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "`reshape` expected shape (None, ...) of 15 values per sample, for target_shape \
+         (5, 3), got (None, 12)"
+    );
+}
+
+#[test]
+fn batches_weights_and_gradients_of_the_wrong_shape_are_errors_for_the_new_layers() {
+    let x = ArrayD::<f32>::zeros(vec![2, 3]);
+    let mut out = ArrayD::zeros(vec![0]);
+    let unbuilt: Vec<Box<dyn Layer>> = vec![
+        Box::new(LayerNormalization::new()),
+        Box::new(LeakyReLU::new()),
+        Box::new(ActivationLayer::new(Activation::Relu)),
+        Box::new(Reshape::new([-1])),
+    ];
+    for layer in unbuilt {
+        let err = layer.forward(x.view(), &mut out, true).unwrap_err();
+        assert!(matches!(err, Error::NotBuilt { .. }), "{err}");
+    }
+
+    let mut norm = LayerNormalization::new().name("n");
+    let err = norm.set_weights(&[]).unwrap_err();
+    assert!(err.to_string().contains("of a built layer"), "{err}");
+    build(&mut norm, &[4]).unwrap();
+    let err = norm.forward(x.view(), &mut out, true).unwrap_err();
+    assert_eq!(err.to_string(), "`n` expected shape (None, 4), got (2, 3)");
+    let x = ArrayD::<f32>::ones(vec![2, 4]);
+    norm.forward(x.view(), &mut out, true).unwrap();
+    let wrong = ArrayD::<f32>::zeros(vec![2, 5]);
+    let err = norm
+        .backward(x.view(), out.view(), wrong.view(), None)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "`n` expected shape (2, 4), got (2, 5)");
+    let err = norm.set_weights(&[ArrayD::zeros(vec![4])]).unwrap_err();
+    assert!(err.to_string().contains("2 weights (gamma, beta)"), "{err}");
+    let err = norm
+        .set_weights(&[ArrayD::zeros(vec![4]), ArrayD::zeros(vec![5])])
+        .unwrap_err();
+    assert!(err.to_string().contains("beta [4]"), "{err}");
+    assert_eq!(norm.gamma().to_vec(), [1.0; 4]);
+
+    let mut reshape = Reshape::new([2, 2]).name("r");
+    build(&mut reshape, &[4]).unwrap();
+    reshape.forward(x.view(), &mut out, true).unwrap();
+    assert_eq!(out.shape(), &[2, 2, 2]);
+    let err = reshape
+        .backward(x.view(), out.view(), x.view(), None)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "`r` expected shape (2, 2, 2), got (2, 4)");
+
+    let mut leaky = LeakyReLU::new().name("k");
+    build(&mut leaky, &[4]).unwrap();
+    let err = leaky
+        .backward(x.view(), x.view(), wrong.view(), None)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "`k` expected shape (2, 4), got (2, 5)");
+}
+
+/// An empty batch passes through; NaN stays NaN, in its own sample only.
+#[test]
+fn empty_batches_and_nan_inputs_pass_through_the_new_layers() {
+    let mut norm = LayerNormalization::new();
+    build(&mut norm, &[3]).unwrap();
+    let mut reshape = Reshape::new([3, 1]);
+    build(&mut reshape, &[3]).unwrap();
+    let mut out = ArrayD::zeros(vec![0]);
+    let empty = ArrayD::<f32>::zeros(vec![0, 3]);
+    norm.forward(empty.view(), &mut out, true).unwrap();
+    assert_eq!(out.shape(), &[0, 3]);
+    reshape.forward(empty.view(), &mut out, true).unwrap();
+    assert_eq!(out.shape(), &[0, 3, 1]);
+
+    let x = ndarray::array![[1.0_f32, f32::NAN, 2.0], [1.0, 2.0, 4.0]].into_dyn();
+    norm.forward(x.view(), &mut out, true).unwrap();
+    assert!(
+        out.index_axis(Axis(0), 0).iter().all(|v| v.is_nan()),
+        "{out}"
+    );
+    assert!(
+        out.index_axis(Axis(0), 1).iter().all(|v| v.is_finite()),
+        "{out}"
+    );
+    let mut dx = ArrayD::zeros(vec![0]);
+    norm.backward(x.view(), out.view(), x.view(), Some(&mut dx))
+        .unwrap();
+    assert!(
+        dx.index_axis(Axis(0), 1).iter().all(|v| v.is_finite()),
+        "{dx}"
+    );
 }

@@ -1028,28 +1028,29 @@ print(json.dumps({
 // ---------------------------------------------------------------------------
 // A layer of the program's own
 
-/// `max(x, alpha * x)`, a layer kerust does not ship.
+/// Keras' `ELU`, `x` where `x > 0` and `alpha * (exp(x) - 1)` elsewhere, a
+/// layer kerust does not ship.
 #[derive(Debug, Clone)]
-struct LeakyReLU {
+struct Elu {
     name: String,
     alpha: f32,
 }
 
-impl LeakyReLU {
+impl Elu {
     fn from_config(config: &Value) -> kerust::Result<Self> {
         let alpha = config["alpha"]
             .as_f64()
             .ok_or_else(|| Error::invalid("alpha", &config["alpha"], "expected a number"))?;
-        Ok(LeakyReLU {
+        Ok(Elu {
             name: config["name"].as_str().unwrap_or("").to_string(),
             alpha: alpha as f32,
         })
     }
 }
 
-impl Layer for LeakyReLU {
+impl Layer for Elu {
     fn class_name(&self) -> &str {
-        "LeakyReLU"
+        "ELU"
     }
 
     fn name(&self) -> &str {
@@ -1070,7 +1071,7 @@ impl Layer for LeakyReLU {
         output: &mut ArrayD<f32>,
         _: bool,
     ) -> kerust::Result<()> {
-        *output = input.mapv(|v| v.max(self.alpha * v));
+        *output = input.mapv(|v| if v > 0.0 { v } else { self.alpha * v.exp_m1() });
         Ok(())
     }
 
@@ -1082,7 +1083,7 @@ impl Layer for LeakyReLU {
         grad_input: Option<&mut ArrayD<f32>>,
     ) -> kerust::Result<()> {
         if let Some(grad_input) = grad_input {
-            let slope = input.mapv(|v| if v > 0.0 { 1.0 } else { self.alpha });
+            let slope = input.mapv(|v| if v > 0.0 { 1.0 } else { self.alpha * v.exp() });
             *grad_input = &slope * &grad_output;
         }
         Ok(())
@@ -1098,35 +1099,126 @@ fn an_unknown_layer_names_its_class_and_how_to_register_it() {
     let mut model = Sequential::new()
         .input_shape([3])
         .add(Dense::new(4))
-        .add(LeakyReLU {
+        .add(Elu {
             name: String::new(),
-            alpha: 0.25,
+            alpha: 0.5,
         })
         .add(Dense::new(2));
     model.build().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("leaky.safetensors");
+    let path = dir.path().join("elu.safetensors");
     model.save(&path).unwrap();
 
     let err = format_error(load_model(&path));
-    assert!(err.contains("\"LeakyReLU\""), "{err}");
-    assert!(err.contains("layer 1 (`leaky_re_lu`)"), "{err}");
+    assert!(err.contains("\"ELU\""), "{err}");
+    assert!(err.contains("layer 1 (`elu`)"), "{err}");
     assert!(
-        err.contains(".register(\"LeakyReLU\", |config| Ok(Box::new(LeakyReLU::from_config"),
+        err.contains(".register(\"ELU\", |config| Ok(Box::new(ELU::from_config"),
         "{err}"
     );
     assert!(err.contains("load_model_with"), "{err}");
 
-    let registry = LayerRegistry::with_builtins().register("LeakyReLU", |config| {
-        Ok(Box::new(LeakyReLU::from_config(config)?))
-    });
+    let registry = LayerRegistry::with_builtins()
+        .register("ELU", |config| Ok(Box::new(Elu::from_config(config)?)));
     let mut loaded = load_model_with(&path, &registry).unwrap();
     let x = ndarray::array![[1.0_f32, -2.0, 0.5], [-1.0, 0.0, 3.0]];
     assert_eq!(loaded.predict(&x).unwrap(), model.predict(&x).unwrap());
     assert_eq!(
         loaded.layers()[1].config(),
-        json!({ "name": "leaky_re_lu", "alpha": 0.25 })
+        json!({ "name": "elu", "alpha": 0.5 })
     );
+}
+
+/// Reshape -> Dense(8) -> LayerNormalization -> LeakyReLU -> Dense(3) ->
+/// Activation("softmax"): the layers of `layers2.json`, each with options
+/// away from their defaults.
+fn layers2_architecture(seed: u64) -> Sequential {
+    Sequential::new()
+        .input_shape([2, 2])
+        .seed(seed)
+        .add(Reshape::new([-1]))
+        .add(Dense::new(8))
+        .add(LayerNormalization::new().epsilon(1e-5))
+        .add(LeakyReLU::new().negative_slope(0.05))
+        .add(Dense::new(3))
+        .add(ActivationLayer::new(Activation::Softmax))
+}
+
+fn layers2_model(seed: u64) -> Sequential {
+    let mut model = layers2_architecture(seed);
+    model
+        .compile(
+            Adam::new().learning_rate(0.01),
+            SparseCategoricalCrossentropy::new(),
+            ["accuracy"],
+        )
+        .unwrap();
+    model
+}
+
+/// A trained model of every layer of `layers2.json` comes back with its
+/// configs, weights and summary, predicts to the bit, gives the same bytes
+/// when saved again, and resumes from a checkpoint to the bit.
+#[test]
+fn reshape_layer_normalization_leaky_relu_and_activation_survive_a_file() {
+    let (x, y) = toy(48);
+    let mut model = layers2_model(4);
+    model.fit(source(&x, &y), quiet().epochs(2)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    model.save(&a).unwrap();
+
+    let mut loaded = load_model(&a).unwrap();
+    let predictions = |m: &mut Sequential| vec![m.predict(&x).unwrap().into_dyn()];
+    assert_eq!(
+        bits(&predictions(&mut loaded)),
+        bits(&predictions(&mut model))
+    );
+    assert_eq!(bits(&loaded.get_weights()), bits(&model.get_weights()));
+    let configs = |m: &Sequential| -> Vec<(String, Value)> {
+        m.layers()
+            .iter()
+            .map(|l| (l.class_name().to_string(), l.config()))
+            .collect()
+    };
+    assert_eq!(configs(&loaded), configs(&model));
+    assert_eq!(
+        configs(&model)[2..4],
+        [
+            (
+                "LayerNormalization".to_string(),
+                json!({
+                    "name": "layer_normalization", "axis": -1, "epsilon": 1e-5,
+                    "center": true, "scale": true, "beta_initializer": "zeros",
+                    "gamma_initializer": "ones",
+                })
+            ),
+            (
+                "LeakyReLU".to_string(),
+                json!({ "name": "leaky_re_lu", "negative_slope": 0.05 })
+            ),
+        ]
+    );
+    assert_eq!(
+        configs(&model)[0].1,
+        json!({ "name": "reshape", "target_shape": [-1] })
+    );
+    assert_eq!(
+        configs(&model)[5].1,
+        json!({ "name": "activation", "activation": "softmax" })
+    );
+    assert_eq!(loaded.summary().to_string(), model.summary().to_string());
+    assert_eq!(
+        loaded.evaluate(&x, &y).unwrap(),
+        model.evaluate(&x, &y).unwrap()
+    );
+    loaded.save(&b).unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+}
+
+#[test]
+fn resuming_a_checkpoint_with_layer_normalization_reproduces_the_uninterrupted_run() {
+    check_resume(layers2_model);
 }
 
 // ---------------------------------------------------------------------------

@@ -134,7 +134,7 @@ impl Layer for Flatten {
 
 /// Copies `source` into `target` (same number of elements) in logical,
 /// row-major order: one `memcpy` when both are contiguous.
-fn copy_logical(source: &ArrayViewD<'_, f32>, target: &mut ArrayD<f32>) {
+pub(super) fn copy_logical(source: &ArrayViewD<'_, f32>, target: &mut ArrayD<f32>) {
     match (source.as_slice(), target.as_slice_mut()) {
         (Some(from), Some(to)) => to.copy_from_slice(from),
         _ => target

@@ -18,11 +18,13 @@ mod dense;
 mod dropout;
 mod flatten;
 mod global_pooling;
+mod layer_normalization;
 mod pooling;
 mod products;
+mod reshape;
 mod window;
 
-pub use activation::{ReLU, Softmax};
+pub use activation::{ActivationLayer, LeakyReLU, ReLU, Softmax};
 pub use average_pooling::AveragePooling2D;
 pub use batch_normalization::BatchNormalization;
 pub use conv2d::Conv2D;
@@ -30,7 +32,9 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use global_pooling::{GlobalAveragePooling2D, GlobalMaxPooling2D};
+pub use layer_normalization::LayerNormalization;
 pub use pooling::MaxPooling2D;
+pub use reshape::Reshape;
 pub use window::Padding;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};

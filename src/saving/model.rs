@@ -15,7 +15,7 @@ use super::file::{
 use super::registry::LayerRegistry;
 use super::FORMAT;
 use crate::io::write_atomic;
-use crate::layers::{Conv2D, GlobalAveragePooling2D, Layer, MaxPooling2D};
+use crate::layers::{Conv2D, GlobalAveragePooling2D, Layer, MaxPooling2D, Reshape};
 use crate::model::Sequential;
 use crate::optimizers::OptimizerState;
 use crate::{Error, Result};
@@ -665,11 +665,12 @@ fn make_layer(
 /// `[kernel_height, kernel_width, in_channels, filters]`), against the file
 /// before the model is built: a config that lies about its sizes then fails
 /// with a message instead of first allocating what it asks for. Follows the
-/// shapes through `Flatten`, the pooling layers and the layers that keep
-/// their input's shape (`BatchNormalization`, `Dropout`, `ReLU`,
-/// `Softmax`); stops at the first layer of a class it does not know the
-/// shapes of, or whose config does not give them (the layer's own checks
-/// report such a config). The two windowed poolings share their config's
+/// shapes through `Flatten`, `Reshape`, the pooling layers and the layers
+/// that keep their input's shape (`Activation`, `BatchNormalization`,
+/// `Dropout`, `LayerNormalization`, `LeakyReLU`, `ReLU`, `Softmax`); stops
+/// at the first layer of a class it does not know the shapes of, or whose
+/// config does not give them (the layer's own checks report such a
+/// config). The two windowed poolings share their config's
 /// fields, as do the two global ones, and one reader serves each pair.
 fn check_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
     let mut shape = config.input_shape.clone();
@@ -677,7 +678,8 @@ fn check_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
         let name = entry.config.get("name").and_then(Value::as_str);
         match entry.class_name.as_str() {
             // Their outputs have their inputs' shape.
-            "ReLU" | "Softmax" | "Dropout" | "BatchNormalization" => {}
+            "ReLU" | "Softmax" | "Dropout" | "BatchNormalization" | "LayerNormalization"
+            | "LeakyReLU" | "Activation" => {}
             "Flatten" => {
                 let Some(size) = shape.iter().try_fold(1_usize, |a, &d| a.checked_mul(d)) else {
                     return Err(file.error(format!(
@@ -686,6 +688,14 @@ fn check_kernels(file: &SavedFile, config: &ModelConfig) -> Result<()> {
                     )));
                 };
                 shape = vec![size];
+            }
+            "Reshape" => {
+                let output = Reshape::from_config(&entry.config)
+                    .and_then(|layer| layer.compute_output_shape(&shape));
+                let Ok(output) = output else {
+                    return Ok(());
+                };
+                shape = output;
             }
             "Dense" => {
                 let units = entry.config.get("units").and_then(Value::as_u64);

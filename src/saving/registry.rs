@@ -6,8 +6,9 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::layers::{
-    AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
-    GlobalMaxPooling2D, Layer, MaxPooling2D, ReLU, Softmax,
+    ActivationLayer, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+    GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, LayerNormalization, LeakyReLU, MaxPooling2D,
+    ReLU, Reshape, Softmax,
 };
 use crate::{Error, Result};
 
@@ -17,12 +18,13 @@ pub type LayerMaker = Box<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync
 /// Makes layers from the class names and configs a model file holds.
 ///
 /// [`with_builtins`](LayerRegistry::with_builtins) (also the `Default`)
-/// knows kerust's layers: `AveragePooling2D`, `BatchNormalization`,
-/// `Conv2D`, `Dense`, `Dropout`, `Flatten`, `GlobalAveragePooling2D`,
-/// `GlobalMaxPooling2D`, `MaxPooling2D`, `ReLU` and `Softmax`. A
-/// program that defines its own layer registers it under the class name its
-/// [`class_name`](Layer::class_name) returns, then loads with
-/// [`load_model_with`](super::load_model_with).
+/// knows kerust's layers: `Activation` ([`ActivationLayer`]),
+/// `AveragePooling2D`, `BatchNormalization`, `Conv2D`, `Dense`, `Dropout`,
+/// `Flatten`, `GlobalAveragePooling2D`, `GlobalMaxPooling2D`,
+/// `LayerNormalization`, `LeakyReLU`, `MaxPooling2D`, `ReLU`, `Reshape` and
+/// `Softmax`. A program that defines its own layer registers it under the
+/// class name its [`class_name`](Layer::class_name) returns, then loads
+/// with [`load_model_with`](super::load_model_with).
 ///
 /// # Examples
 ///
@@ -53,12 +55,16 @@ impl LayerRegistry {
         }
     }
 
-    /// A registry that knows kerust's layers: `AveragePooling2D`,
+    /// A registry that knows kerust's layers, by their class names:
+    /// `Activation` ([`ActivationLayer`]), `AveragePooling2D`,
     /// `BatchNormalization`, `Conv2D`, `Dense`, `Dropout`, `Flatten`,
-    /// `GlobalAveragePooling2D`, `GlobalMaxPooling2D`, `MaxPooling2D`,
-    /// `ReLU`, `Softmax`.
+    /// `GlobalAveragePooling2D`, `GlobalMaxPooling2D`, `LayerNormalization`,
+    /// `LeakyReLU`, `MaxPooling2D`, `ReLU`, `Reshape`, `Softmax`.
     pub fn with_builtins() -> Self {
         LayerRegistry::new()
+            .register("Activation", |c| {
+                Ok(Box::new(ActivationLayer::from_config(c)?))
+            })
             .register("AveragePooling2D", |c| {
                 Ok(Box::new(AveragePooling2D::from_config(c)?))
             })
@@ -75,10 +81,15 @@ impl LayerRegistry {
             .register("GlobalMaxPooling2D", |c| {
                 Ok(Box::new(GlobalMaxPooling2D::from_config(c)?))
             })
+            .register("LayerNormalization", |c| {
+                Ok(Box::new(LayerNormalization::from_config(c)?))
+            })
+            .register("LeakyReLU", |c| Ok(Box::new(LeakyReLU::from_config(c)?)))
             .register("MaxPooling2D", |c| {
                 Ok(Box::new(MaxPooling2D::from_config(c)?))
             })
             .register("ReLU", |c| Ok(Box::new(ReLU::from_config(c)?)))
+            .register("Reshape", |c| Ok(Box::new(Reshape::from_config(c)?)))
             .register("Softmax", |c| Ok(Box::new(Softmax::from_config(c)?)))
     }
 
@@ -192,6 +203,19 @@ mod tests {
                 json!({ "name": "g", "keepdims": true }),
             ),
             ("GlobalMaxPooling2D", json!({ "name": "m" })),
+            (
+                "LayerNormalization",
+                json!({
+                    "name": "l", "axis": [2], "epsilon": 0.01, "center": false,
+                    "scale": true, "gamma_initializer": "zeros", "beta_initializer": "ones",
+                }),
+            ),
+            ("LeakyReLU", json!({ "name": "k", "negative_slope": 0.05 })),
+            ("Activation", json!({ "name": "t", "activation": "tanh" })),
+            (
+                "Reshape",
+                json!({ "name": "h", "target_shape": [2, -1, 3] }),
+            ),
         ] {
             let layer = registry.make(class, &config).unwrap();
             assert_eq!(layer.class_name(), class);
@@ -203,16 +227,17 @@ mod tests {
 
     #[test]
     fn an_unknown_class_names_itself_and_how_to_register_it() {
-        let Err(err) = LayerRegistry::with_builtins().make("LeakyReLU", &json!({})) else {
+        let Err(err) = LayerRegistry::with_builtins().make("ELU", &json!({})) else {
             panic!("an unknown class was made");
         };
         let err = err.to_string();
-        assert!(err.contains("\"LeakyReLU\""), "{err}");
-        assert!(err.contains(".register(\"LeakyReLU\""), "{err}");
+        assert!(err.contains("\"ELU\""), "{err}");
+        assert!(err.contains(".register(\"ELU\""), "{err}");
         assert!(
             err.contains(
-                "known: AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, \
-                 GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D, ReLU, Softmax"
+                "known: Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, \
+                 Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, LayerNormalization, \
+                 LeakyReLU, MaxPooling2D, ReLU, Reshape, Softmax"
             ),
             "{err}"
         );

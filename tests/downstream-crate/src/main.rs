@@ -22,17 +22,18 @@ use serde_json::{json, Value};
 
 type Outcome<T> = std::result::Result<T, Box<dyn StdError>>;
 
-/// Leaky rectified linear unit: `x` where `x > 0`, `alpha * x` elsewhere.
+/// Exponential linear unit, Keras' `ELU`: `x` where `x > 0`,
+/// `alpha * (exp(x) - 1)` elsewhere.
 #[derive(Debug, Clone)]
-struct LeakyReLU {
+struct Elu {
     name: String,
     alpha: f32,
     input_shape: Option<Vec<usize>>,
 }
 
-impl LeakyReLU {
+impl Elu {
     fn new(alpha: f32) -> Self {
-        LeakyReLU {
+        Elu {
             name: String::new(),
             alpha,
             input_shape: None,
@@ -44,7 +45,7 @@ impl LeakyReLU {
         let alpha = config["alpha"]
             .as_f64()
             .ok_or_else(|| Error::invalid("alpha", &config["alpha"], "expected a number"))?;
-        let mut layer = LeakyReLU::new(alpha as f32);
+        let mut layer = Elu::new(alpha as f32);
         layer.name = config["name"].as_str().unwrap_or_default().to_string();
         Ok(layer)
     }
@@ -66,9 +67,9 @@ impl LeakyReLU {
     }
 }
 
-impl Layer for LeakyReLU {
+impl Layer for Elu {
     fn class_name(&self) -> &str {
-        "LeakyReLU"
+        "ELU"
     }
 
     fn name(&self) -> &str {
@@ -106,7 +107,7 @@ impl Layer for LeakyReLU {
         let alpha = self.alpha;
         Zip::from(output)
             .and(&input)
-            .for_each(|y, &x| *y = if x > 0.0 { x } else { alpha * x });
+            .for_each(|y, &x| *y = if x > 0.0 { x } else { alpha * x.exp_m1() });
         Ok(())
     }
 
@@ -131,7 +132,7 @@ impl Layer for LeakyReLU {
             Zip::from(grad_input)
                 .and(&input)
                 .and(&grad_output)
-                .for_each(|dx, &x, &dy| *dx = if x > 0.0 { dy } else { alpha * dy });
+                .for_each(|dx, &x, &dy| *dx = if x > 0.0 { dy } else { alpha * x.exp() * dy });
         }
         Ok(())
     }
@@ -198,12 +199,12 @@ fn ensure(condition: bool, what: impl FnOnce() -> String) -> Outcome<()> {
 
 fn main() -> Outcome<()> {
     // The layer's backward pass against central differences of its forward.
-    let mut probe = LeakyReLU::new(0.1);
+    let mut probe = Elu::new(0.5);
     probe.build(&[5], &mut stream(0, Purpose::Init, 0, 0))?;
     let inputs = Array2::from_shape_fn((3, 5), |(i, j)| (i * 5 + j) as f32 * 0.4 - 2.9);
     let gradient = check_layer(&mut probe, inputs.into_dyn().view(), 1e-2)?;
     ensure(gradient.max_error() < 1e-3, || {
-        format!("LeakyReLU gradient check failed: {gradient:?}")
+        format!("ELU gradient check failed: {gradient:?}")
     })?;
     println!("gradient check: largest error {:.2e}", gradient.max_error());
 
@@ -213,7 +214,7 @@ fn main() -> Outcome<()> {
         .input_shape([2])
         .seed(3)
         .add(Dense::new(32))
-        .add(LeakyReLU::new(0.1))
+        .add(Elu::new(1.0))
         .add(Dense::new(2).activation(Activation::Softmax));
     model.compile(
         Adam::new().learning_rate(0.02),
@@ -265,9 +266,8 @@ fn main() -> Outcome<()> {
     ));
     model.save(&path)?;
     let refused = load_model(&path);
-    let registry = LayerRegistry::with_builtins().register("LeakyReLU", |config| {
-        Ok(Box::new(LeakyReLU::from_config(config)?))
-    });
+    let registry = LayerRegistry::with_builtins()
+        .register("ELU", |config| Ok(Box::new(Elu::from_config(config)?)));
     let loaded = load_model_with(&path, &registry);
     std::fs::remove_file(&path).ok();
 
@@ -275,7 +275,7 @@ fn main() -> Outcome<()> {
         Ok(_) => return Err("a model with an unregistered layer was loaded".into()),
         Err(error) => error.to_string(),
     };
-    ensure(message.contains("LeakyReLU"), || {
+    ensure(message.contains("\"ELU\""), || {
         format!("the error does not name the layer: {message}")
     })?;
     let mut loaded = loaded?;
@@ -296,6 +296,6 @@ fn main() -> Outcome<()> {
         expected.len()
     );
 
-    println!("downstream ok: LeakyReLU and LossRecorder defined outside kerust");
+    println!("downstream ok: ELU and LossRecorder defined outside kerust");
     Ok(())
 }
