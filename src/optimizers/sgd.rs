@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::base::{base_options, BaseOptions};
-use super::{fraction, positive, slot_mut, Optimizer, OptimizerState};
+use super::{fraction, slot_mut, Optimizer, OptimizerState};
 use crate::{Error, Result};
 
 /// SGD with optional momentum, as Keras 3 computes it:
