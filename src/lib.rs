@@ -102,7 +102,9 @@ pub mod prelude {
         SparseCategoricalCrossentropy,
     };
     pub use crate::metrics::{Accuracy, Metric, Precision, Recall};
-    pub use crate::model::{BatchSource, FitOptions, History, Sequential, Verbosity};
+    pub use crate::model::{
+        BatchSource, EvaluateOptions, FitOptions, History, PredictOptions, Sequential, Verbosity,
+    };
     pub use crate::optimizers::{Adagrad, Adam, AdamW, Nadam, Optimizer, RmsProp, Sgd};
     pub use crate::preprocessing::image::ImageDataGenerator;
     pub use crate::saving::load_model;
