@@ -109,7 +109,9 @@ pub mod prelude {
         Accuracy, Auc, Average, F1Score, FBetaScore, IntoMetric, Metric, Precision, Recall,
         SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy,
     };
-    pub use crate::model::{BatchSource, FitOptions, History, Sequential, Verbosity};
+    pub use crate::model::{
+        BatchSource, EvaluateOptions, FitOptions, History, PredictOptions, Sequential, Verbosity,
+    };
     pub use crate::optimizers::{Adagrad, Adam, AdamW, Nadam, Optimizer, RmsProp, Sgd};
     pub use crate::preprocessing::image::ImageDataGenerator;
     pub use crate::saving::load_model;

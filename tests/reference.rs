@@ -3,11 +3,12 @@
 //! The fixtures in `tests/fixtures/` come from `make_refs.py --set shared`
 //! (see `tests/fixtures/REFERENCE.md`), except `rmsprop.json`,
 //! `optimizers.json`, `conv.json`, `layers.json`, `layers2.json`,
-//! `class_weight.json`, `binary.json` and `metrics.json`, which the scripts
-//! beside them write: each float is the shortest decimal that parses to the
-//! float32 Keras produced. Tolerances follow that README: 1e-6 relative for
-//! layers, losses and Adam, 1e-6 for metric values (which lie in [0, 1]),
-//! 1e-5 for the training steps and the convolution.
+//! `class_weight.json`, `binary.json`, `metrics.json` and
+//! `sample_weight.json`, which the scripts beside them write: each float is
+//! the shortest decimal that parses to the float32 Keras produced.
+//! Tolerances follow that README: 1e-6 relative for layers, losses and
+//! Adam, 1e-6 for metric values (which lie in [0, 1]), 1e-5 for the training
+//! steps and the convolution.
 
 mod common;
 
@@ -752,18 +753,23 @@ fn average_and_global_poolings_match_keras_including_ties() {
     }
 }
 
+/// The inputs and labels of a fixture's case.
+fn inputs(case: &serde_json::Value) -> (ArrayD<f32>, ArrayD<f32>) {
+    (array(&case["x"]), array(&case["y"]))
+}
+
 /// Trains `model` as a `fit` case of a fixture says Keras did: from its
-/// initial weights, on its inputs and labels, three epochs of unshuffled
-/// batches of 4, with `class_weight`, and with the case's validation data
-/// when it has some. Then compares every figure Keras logged and the
-/// weights after training with Keras', to 1e-5 relative.
-fn fit_as_keras_did(
+/// initial weights, on its inputs and labels `(x, y)`, three epochs of
+/// unshuffled batches of 4, with the weighting and validation `options`
+/// add. Then compares every figure of the history and the weights after
+/// training with Keras', to 1e-5 relative.
+fn fit_as_keras_did<'a>(
     model: &mut Sequential,
     case: &serde_json::Value,
-    class_weight: &[(usize, f32)],
+    (x, y): (&'a ArrayD<f32>, &'a ArrayD<f32>),
+    options: FitOptions<'a>,
     what: &str,
 ) {
-    let (x, y) = (array(&case["x"]), array(&case["y"]));
     let initial: Vec<ArrayD<f32>> = case["initial_weights"]
         .as_array()
         .unwrap()
@@ -771,20 +777,17 @@ fn fit_as_keras_did(
         .map(array)
         .collect();
     model.set_weights(&initial).unwrap();
-    let validation = case
-        .get("x_val")
-        .map(|x_val| (array(x_val), array(&case["y_val"])));
-    let mut options = FitOptions::new()
-        .class_weight(class_weight.iter().copied())
+    let options = options
         .epochs(3)
         .batch_size(4)
         .shuffle(false)
         .verbose(Verbosity::Silent);
-    if let Some((x_val, y_val)) = &validation {
-        options = options.validation_data(x_val, y_val);
-    }
-    let history = model.fit((&x, &y), options).unwrap();
+    let history = model.fit((x, y), options).unwrap();
     let logged = case["history"].as_object().unwrap();
+    assert!(
+        logged.contains_key("loss"),
+        "{what}: no loss in the fixture"
+    );
     let mut keys: Vec<&str> = history.keys().filter(|k| *k != "learning_rate").collect();
     keys.sort_unstable();
     assert_eq!(
@@ -792,36 +795,90 @@ fn fit_as_keras_did(
         logged.keys().map(String::as_str).collect::<Vec<_>>(),
         "{what}: the keys Keras logged"
     );
-    for (key, values) in logged {
-        let expected: Vec<f64> = values
+    let mut worst_history = 0.0_f64;
+    for (key, expected) in logged {
+        let expected: Vec<f64> = expected
             .as_array()
             .unwrap()
             .iter()
             .map(|v| v.as_f64().unwrap())
             .collect();
-        let got = history.get(key).unwrap();
+        let got = history
+            .get(key)
+            .unwrap_or_else(|| panic!("{what}: no {key} in the history"));
         assert_eq!(got.len(), expected.len(), "{what} {key}");
         for (g, e) in got.iter().zip(&expected) {
+            worst_history = worst_history.max((g - e).abs() / e.abs());
             assert!(
                 (g - e).abs() <= 1e-5 * e.abs(),
                 "{what} {key}: {got:?} against {expected:?}"
             );
         }
     }
+    let mut worst_weight = 0.0_f32;
     for (i, (got, expected)) in model
         .get_weights()
         .iter()
         .zip(case["final_weights"].as_array().unwrap())
         .enumerate()
     {
-        assert_close(
-            got,
-            &array(expected),
-            1e-5,
-            1e-6,
-            &format!("{what} weight {i}"),
-        );
+        let expected = array(expected);
+        assert_close(got, &expected, 1e-5, 1e-6, &format!("{what} weight {i}"));
+        for (g, e) in got.iter().zip(&expected) {
+            worst_weight = worst_weight.max((g - e).abs());
+        }
     }
+    eprintln!("{what}: history within {worst_history:e} relative, weights within {worst_weight:e}");
+}
+
+/// [`fit_as_keras_did`] on a case that holds its own inputs and labels, and
+/// its validation data when it has some, with `class_weight`.
+fn fit_case_as_keras_did(
+    model: &mut Sequential,
+    case: &serde_json::Value,
+    class_weight: &[(usize, f32)],
+    what: &str,
+) {
+    let (x, y) = inputs(case);
+    let validation = case
+        .get("x_val")
+        .map(|x_val| (array(x_val), array(&case["y_val"])));
+    let mut options = FitOptions::new().class_weight(class_weight.iter().copied());
+    if let Some((x_val, y_val)) = &validation {
+        options = options.validation_data(x_val, y_val);
+    }
+    fit_as_keras_did(model, case, (&x, &y), options, what);
+}
+
+/// `(class, weight)` pairs as a fixture lists them.
+fn class_weights(case: &serde_json::Value) -> Vec<(usize, f32)> {
+    case["class_weight"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| {
+            let class = pair[0].as_u64().unwrap() as usize;
+            (class, pair[1].as_f64().unwrap() as f32)
+        })
+        .collect()
+}
+
+/// Dense(4, relu) -> Dense(3, softmax) on three inputs, with SGD(0.1),
+/// the fixtures' model, compiled with the sparse or the categorical
+/// cross-entropy and accuracy.
+fn small_classifier(sparse: bool) -> Sequential {
+    let mut model = Sequential::new()
+        .input_shape([3])
+        .add(Dense::new(4).activation(Activation::Relu))
+        .add(Dense::new(3).activation(Activation::Softmax));
+    let sgd = Sgd::new().learning_rate(0.1);
+    if sparse {
+        model.compile(sgd, SparseCategoricalCrossentropy::new(), ["accuracy"])
+    } else {
+        model.compile(sgd, CategoricalCrossentropy::new(), ["accuracy"])
+    }
+    .unwrap();
+    model
 }
 
 #[test]
@@ -829,28 +886,110 @@ fn fit_with_class_weight_matches_keras() {
     let reference = fixture("class_weight.json");
     for name in ["sparse", "categorical"] {
         let case = &reference[name];
-        let class_weight: Vec<(usize, f32)> = case["class_weight"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|pair| {
-                let class = pair[0].as_u64().unwrap() as usize;
-                (class, pair[1].as_f64().unwrap() as f32)
-            })
-            .collect();
-        let mut model = Sequential::new()
-            .input_shape([3])
-            .add(Dense::new(4).activation(Activation::Relu))
-            .add(Dense::new(3).activation(Activation::Softmax));
-        let sgd = Sgd::new().learning_rate(0.1);
-        if name == "sparse" {
-            model.compile(sgd, SparseCategoricalCrossentropy::new(), ["accuracy"])
-        } else {
-            model.compile(sgd, CategoricalCrossentropy::new(), ["accuracy"])
-        }
-        .unwrap();
-        fit_as_keras_did(&mut model, case, &class_weight, name);
+        let mut model = small_classifier(name == "sparse");
+        let (x, y) = inputs(case);
+        let options = FitOptions::new().class_weight(class_weights(case));
+        fit_as_keras_did(&mut model, case, (&x, &y), options, name);
     }
+}
+
+/// `fit` with `sample_weight`: the loss and gradient of each batch weighted
+/// (a batch of 2 at the end of each epoch, a sample of weight 0), metrics
+/// unweighted, `val_loss` weighted by the validation data's own weights or,
+/// under `validation_split`, by the held-out samples' weights; and sample
+/// weights times class weights, against Keras given their product.
+#[test]
+fn fit_with_sample_weight_matches_keras() {
+    let reference = fixture("sample_weight.json");
+
+    let case = &reference["fit"];
+    let (x, y) = inputs(case);
+    let weights = array(&case["sample_weight"]);
+    let (vx, vy) = (array(&case["validation_x"]), array(&case["validation_y"]));
+    let vw = array(&case["validation_sample_weight"]);
+    let options = FitOptions::new()
+        .sample_weight(&weights)
+        .validation_data(&vx, &vy)
+        .validation_sample_weight(&vw);
+    let model = &mut small_classifier(true);
+    fit_as_keras_did(model, case, (&x, &y), options, "fit");
+
+    let mut split = case.clone();
+    for key in ["history", "final_weights"] {
+        split[key] = reference["fit_split"][key].clone();
+    }
+    let fraction = reference["fit_split"]["validation_split"].as_f64().unwrap();
+    let options = FitOptions::new()
+        .sample_weight(&weights)
+        .validation_split(fraction);
+    let model = &mut small_classifier(true);
+    fit_as_keras_did(model, &split, (&x, &y), options, "fit_split");
+
+    let case = &reference["fit_class_weight"];
+    let (x, y) = inputs(case);
+    let weights = array(&case["sample_weight"]);
+    let options = FitOptions::new()
+        .sample_weight(&weights)
+        .class_weight(class_weights(case));
+    let model = &mut small_classifier(false);
+    fit_as_keras_did(model, case, (&x, &y), options, "fit_class_weight");
+}
+
+/// `evaluate_with` at batch sizes 4, 3 and 32 on ten samples, with and
+/// without sample weights, and `predict_with` at batch size 3, against
+/// Keras' `evaluate` and `predict`. The loss is the batches' losses
+/// weighted by their sizes, and a weighted loss is divided by the number of
+/// samples, not by the sum of the weights: either mistake is far outside
+/// the tolerance.
+#[test]
+fn evaluate_and_predict_with_options_match_keras() {
+    let reference = fixture("sample_weight.json");
+    let case = &reference["fit"];
+    let (x, y) = inputs(case);
+    let weights = array(&case["sample_weight"]);
+    let initial: Vec<ArrayD<f32>> = case["initial_weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(array)
+        .collect();
+    let mut model = small_classifier(true);
+    model.set_weights(&initial).unwrap();
+    let runs = reference["evaluate"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 6);
+    let mut worst = 0.0_f64;
+    for run in runs {
+        let mut options = EvaluateOptions::new().verbose(Verbosity::Silent);
+        if let Some(batch_size) = run["batch_size"].as_u64() {
+            options = options.batch_size(batch_size as usize);
+        }
+        if run["weighted"].as_bool().unwrap() {
+            options = options.sample_weight(&weights);
+        }
+        let scores = model.evaluate_with(&x, &y, &options).unwrap();
+        let expected = run["scores"].as_object().unwrap();
+        assert_eq!(scores.len(), expected.len(), "{run}");
+        for (key, want) in expected {
+            let (got, want) = (scores.get(key).unwrap(), want.as_f64().unwrap());
+            worst = worst.max((got - want).abs() / want.abs());
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs(),
+                "{key}: {got} against {want} in {run}"
+            );
+        }
+    }
+    eprintln!("evaluate: largest relative difference {worst:e}");
+
+    let batch_size = reference["evaluate"]["predict_batch_size"]
+        .as_u64()
+        .unwrap();
+    let options = PredictOptions::new()
+        .batch_size(batch_size as usize)
+        .verbose(Verbosity::Silent);
+    let predictions = model.predict_with(&x, &options).unwrap();
+    let expected = array(&reference["evaluate"]["predictions"]);
+    assert_close(&predictions, &expected, 1e-6, 1e-7, "predict_with");
+    assert_eq!(predictions, model.predict(&x).unwrap());
 }
 
 #[test]
@@ -895,8 +1034,8 @@ fn binary_crossentropy_and_binary_accuracy_match_keras() {
             ["accuracy"],
         )
         .unwrap();
-    fit_as_keras_did(&mut model, case, &[], "sigmoid");
-    let x = array(&case["x"]);
+    let (x, y) = inputs(case);
+    fit_as_keras_did(&mut model, case, (&x, &y), FitOptions::new(), "sigmoid");
     let predictions = model.predict(&x).unwrap();
     assert_close(
         &predictions,
@@ -1071,7 +1210,7 @@ fn fit_logs_auc_f_scores_and_top_k_and_their_validation_figures_as_keras_did() {
     one_hot
         .compile(sgd(), CategoricalCrossentropy::new(), metrics)
         .unwrap();
-    fit_as_keras_did(&mut one_hot, &reference["fit"]["one_hot"], &[], "one-hot");
+    fit_case_as_keras_did(&mut one_hot, &reference["fit"]["one_hot"], &[], "one-hot");
 
     let mut sparse = model(7, Activation::Softmax);
     let metrics: Vec<Box<dyn Metric>> = vec![
@@ -1081,7 +1220,7 @@ fn fit_logs_auc_f_scores_and_top_k_and_their_validation_figures_as_keras_did() {
     sparse
         .compile(sgd(), SparseCategoricalCrossentropy::new(), metrics)
         .unwrap();
-    fit_as_keras_did(&mut sparse, &reference["fit"]["sparse"], &[], "sparse");
+    fit_case_as_keras_did(&mut sparse, &reference["fit"]["sparse"], &[], "sparse");
 
     let mut binary = model(1, Activation::Sigmoid);
     let metrics: Vec<Box<dyn Metric>> = vec![
@@ -1096,7 +1235,7 @@ fn fit_logs_auc_f_scores_and_top_k_and_their_validation_figures_as_keras_did() {
     binary
         .compile(sgd(), BinaryCrossentropy::new(), metrics)
         .unwrap();
-    fit_as_keras_did(&mut binary, &reference["fit"]["binary"], &[], "binary");
+    fit_case_as_keras_did(&mut binary, &reference["fit"]["binary"], &[], "binary");
 }
 
 /// LayerNormalization against `tests/fixtures/layers2.json`, written by
@@ -1333,7 +1472,7 @@ fn fit_with_reshape_layer_normalization_leaky_relu_and_activation_matches_keras(
         |key: &str| -> Vec<String> { serde_json::from_value(case[key].clone()).unwrap() };
     assert_eq!(names, expected("names"));
     assert_eq!(classes, expected("layers"));
-    fit_as_keras_did(&mut model, case, &[], "layers2");
+    fit_case_as_keras_did(&mut model, case, &[], "layers2");
     let predictions = model.predict(&array(&case["x"])).unwrap();
     assert_close(
         &predictions,

@@ -1461,3 +1461,272 @@ fn auc_f1_and_top_k_are_logged_by_name_and_scored_on_the_validation_data() {
     assert_eq!(history.get("val_auc").unwrap()[1], auc.result());
     assert!(history.get("auc").unwrap()[1] > 0.5);
 }
+
+/// A sample's weight goes with it when the samples are shuffled: weighing
+/// each sample by its class' weight through `sample_weight` trains as
+/// `class_weight` does, to the bit, over shuffled epochs whose batches mix
+/// the classes. A weight looked up by the sample's place in the batch
+/// rather than its index in the data would weigh other samples.
+#[test]
+fn sample_weights_follow_their_samples_when_shuffled() {
+    let (x, y) = toy(30);
+    let options = || quiet().epochs(4).batch_size(7).seed(11);
+    let per_class = |label: f32| if label == 1.0 { 2.5 } else { 0.25 };
+    let weights = y.mapv(per_class);
+
+    let mut by_class = sgd_model(4, 0.1);
+    let h1 = by_class
+        .fit((&x, &y), options().class_weight([(0, 0.25), (1, 2.5)]))
+        .unwrap();
+    let mut by_sample = sgd_model(4, 0.1);
+    let h2 = by_sample
+        .fit((&x, &y), options().sample_weight(&weights))
+        .unwrap();
+    assert_eq!(by_class.get_weights(), by_sample.get_weights());
+    assert_eq!(h1.get("loss"), h2.get("loss"));
+
+    // Weights shaped (n, 1) are the same weights.
+    let column = weights.clone().insert_axis(Axis(1));
+    let mut by_column = sgd_model(4, 0.1);
+    by_column
+        .fit((&x, &y), options().sample_weight(&column))
+        .unwrap();
+    assert_eq!(by_column.get_weights(), by_sample.get_weights());
+
+    // Both together multiply: class weights of 2 on top of the sample
+    // weights double every gradient, which with SGD is twice the learning
+    // rate, to the bit.
+    let mut both = sgd_model(4, 0.1);
+    both.fit(
+        (&x, &y),
+        options()
+            .sample_weight(&weights)
+            .class_weight([(0, 2.0), (1, 2.0)]),
+    )
+    .unwrap();
+    let mut faster = sgd_model(4, 0.2);
+    faster
+        .fit((&x, &y), options().sample_weight(&weights))
+        .unwrap();
+    assert_eq!(both.get_weights(), faster.get_weights());
+}
+
+/// `evaluate_with` weighs the loss, not the metrics, and its validation
+/// counterpart in `fit` weighs `val_loss` alike.
+#[test]
+fn sample_weights_weigh_the_evaluated_and_validation_loss_only() {
+    let (x, y) = toy(20);
+    let weights = Array1::from_shape_fn(20, |i| (i % 4) as f32 * 0.5);
+    let mut m = model(9);
+    let plain = m.evaluate(&x, &y).unwrap();
+    let options = EvaluateOptions::new()
+        .verbose(Verbosity::Silent)
+        .sample_weight(&weights);
+    let weighted = m.evaluate_with(&x, &y, &options).unwrap();
+    assert_eq!(weighted.get("accuracy"), plain.get("accuracy"));
+
+    // The weighted loss from each sample's own loss.
+    let mut expected = 0.0;
+    for i in 0..20 {
+        let one = m
+            .evaluate(
+                &x.slice(ndarray::s![i..=i, ..]),
+                &y.slice(ndarray::s![i..=i]),
+            )
+            .unwrap();
+        expected += f64::from(weights[i]) * one.get("loss").unwrap();
+    }
+    expected /= 20.0;
+    let got = weighted.get("loss").unwrap();
+    assert!(
+        (got - expected).abs() < 1e-6 * expected,
+        "{got} against {expected}"
+    );
+
+    // `val_loss` of an epoch is the weighted score after it; `val_accuracy`
+    // is not weighted.
+    let mut trained = model(9);
+    let history = trained
+        .fit(
+            (&x, &y),
+            quiet()
+                .batch_size(8)
+                .validation_data(&x, &y)
+                .validation_sample_weight(&weights),
+        )
+        .unwrap();
+    let scores = trained
+        .evaluate_with(&x, &y, &options.clone().batch_size(8))
+        .unwrap();
+    assert_eq!(
+        history.get("val_loss").unwrap()[0],
+        scores.get("loss").unwrap()
+    );
+    let unweighted = trained.evaluate(&x, &y).unwrap();
+    assert_eq!(
+        history.get("val_accuracy").unwrap()[0],
+        unweighted.get("accuracy").unwrap()
+    );
+}
+
+/// Each sample's output depends on it alone, through every kind of layer:
+/// predictions are the same to the bit in batches of any size, and so are
+/// the metrics of `evaluate_with`; its loss, a mean of batch means, moves
+/// by rounding only.
+#[test]
+fn predictions_and_metrics_do_not_depend_on_the_batch_size() {
+    let images = ndarray::Array4::from_shape_fn((70, 6, 6, 1), |(n, r, c, _)| {
+        if (n + r * c) % 5 == 0 {
+            0.0
+        } else {
+            ((n * 13 + r * 7 + c * 3) % 17) as f32 / 17.0
+        }
+    });
+    let labels = Array1::from_shape_fn(70, |n| (n % 3) as f32);
+    let mut cnn = Sequential::new()
+        .input_shape([6, 6, 1])
+        .seed(3)
+        .add(Conv2D::new(4, (3, 3)).activation(Activation::Relu))
+        .add(BatchNormalization::new())
+        .add(MaxPooling2D::new((2, 2)))
+        .add(Dropout::new(0.3))
+        .add(Flatten::new())
+        .add(Dense::new(16).activation(Activation::Relu))
+        .add(Dense::new(3).activation(Activation::Softmax));
+    cnn.compile(
+        Adam::new(),
+        SparseCategoricalCrossentropy::new(),
+        ["accuracy"],
+    )
+    .unwrap();
+    cnn.fit((&images, &labels), quiet().epochs(2).batch_size(16))
+        .unwrap();
+
+    let reference = cnn.predict(&images).unwrap();
+    let scores = cnn.evaluate(&images, &labels).unwrap();
+    for batch_size in [1, 3, 16, 69, 70, 500] {
+        let options = PredictOptions::new()
+            .batch_size(batch_size)
+            .verbose(Verbosity::Silent);
+        let predictions = cnn.predict_with(&images, &options).unwrap();
+        assert_eq!(predictions, reference, "batch size {batch_size}");
+        let options = EvaluateOptions::new()
+            .batch_size(batch_size)
+            .verbose(Verbosity::Silent);
+        let other = cnn.evaluate_with(&images, &labels, &options).unwrap();
+        assert_eq!(other.get("accuracy"), scores.get("accuracy"));
+        let (a, b) = (other.get("loss").unwrap(), scores.get("loss").unwrap());
+        assert!(
+            (a - b).abs() < 1e-6 * b,
+            "batch size {batch_size}: {a} against {b}"
+        );
+    }
+}
+
+#[test]
+fn bad_sample_weights_and_batch_sizes_are_refused_by_name() {
+    let (x, y) = toy(10);
+    let shape_error = |err: &Error, name: &str, says: &str| {
+        let text = err.to_string();
+        assert!(
+            matches!(err, Error::ShapeMismatch { layer, .. } if layer == name),
+            "{text}"
+        );
+        assert!(text.contains(says), "{text}");
+    };
+    let value_error = |err: &Error, name: &str, says: &str| {
+        let text = err.to_string();
+        assert!(
+            matches!(err, Error::InvalidArgument { name: n, .. } if n == name),
+            "{text}"
+        );
+        assert!(text.contains(says), "{text}");
+    };
+
+    // One weight per sample.
+    let short = Array1::<f32>::ones(9);
+    let mut m = model(0);
+    let before = m.get_weights();
+    let err = m.fit((&x, &y), quiet().sample_weight(&short)).unwrap_err();
+    shape_error(
+        &err,
+        "sample_weight",
+        "expected shape (10,), one weight per sample of x, got (9,)",
+    );
+    assert_eq!(m.get_weights(), before, "nothing trained");
+    let wide = Array2::<f32>::ones((10, 2));
+    let err = m.fit((&x, &y), quiet().sample_weight(&wide)).unwrap_err();
+    shape_error(&err, "sample_weight", "got (10, 2)");
+    let err = m
+        .fit(
+            (&x, &y),
+            quiet()
+                .validation_data(&x, &y)
+                .validation_sample_weight(&short),
+        )
+        .unwrap_err();
+    shape_error(
+        &err,
+        "validation_sample_weight",
+        "one weight per sample of validation_data, got (9,)",
+    );
+    let options = EvaluateOptions::new().sample_weight(&short);
+    let err = m.evaluate_with(&x, &y, &options).unwrap_err();
+    shape_error(&err, "sample_weight", "(10,), one weight per sample of x");
+
+    // Finite and not negative.
+    for (bad, says) in [
+        (-1.0, "-1 at sample 4"),
+        (f32::NAN, "NaN at sample 4"),
+        (f32::INFINITY, "inf at sample 4"),
+    ] {
+        let mut weights = Array1::<f32>::ones(10);
+        weights[4] = bad;
+        let err = m
+            .fit((&x, &y), quiet().sample_weight(&weights))
+            .unwrap_err();
+        value_error(&err, "sample_weight", says);
+        assert!(err
+            .to_string()
+            .contains("expected a finite weight, 0 or more"));
+        let options = EvaluateOptions::new().sample_weight(&weights);
+        let err = m.evaluate_with(&x, &y, &options).unwrap_err();
+        value_error(&err, "sample_weight", says);
+        let err = m
+            .fit(
+                (&x, &y),
+                quiet()
+                    .validation_data(&x, &y)
+                    .validation_sample_weight(&weights),
+            )
+            .unwrap_err();
+        value_error(&err, "validation_sample_weight", says);
+    }
+    assert_eq!(m.get_weights(), before, "nothing trained");
+
+    // Validation weights need validation data.
+    let ones = Array1::<f32>::ones(10);
+    let err = m
+        .fit((&x, &y), quiet().validation_sample_weight(&ones))
+        .unwrap_err();
+    value_error(&err, "validation_sample_weight", "give those too");
+
+    // A generator brings its own samples.
+    let flow =
+        kerust::model::ArraySource::new(x.view().into_dyn(), y.view().into_dyn(), 4).unwrap();
+    let err = m.fit(flow, quiet().sample_weight(&ones)).unwrap_err();
+    value_error(&err, "sample_weight", "only arrays can be weighted");
+
+    // A batch holds at least one sample.
+    let err = m
+        .evaluate_with(&x, &y, &EvaluateOptions::new().batch_size(0))
+        .unwrap_err();
+    value_error(&err, "batch_size", "expected at least 1");
+    let err = m
+        .predict_with(&x, &PredictOptions::new().batch_size(0))
+        .unwrap_err();
+    value_error(&err, "batch_size", "expected at least 1");
+    let err = m.fit((&x, &y), quiet().batch_size(0)).unwrap_err();
+    value_error(&err, "batch_size", "expected at least 1");
+    assert_eq!(m.get_weights(), before, "nothing trained");
+}

@@ -12,6 +12,6 @@ mod source;
 mod training;
 
 pub use history::History;
-pub use options::{FitData, FitOptions, IntoFitData, Verbosity};
+pub use options::{EvaluateOptions, FitData, FitOptions, IntoFitData, PredictOptions, Verbosity};
 pub use sequential::{Sequential, Summary};
 pub use source::{epoch_order, gather_rows, ArraySource, Batch, BatchSource};

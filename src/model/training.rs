@@ -3,7 +3,9 @@
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, IxDyn, Slice};
 use rayon::prelude::*;
 
-use super::options::{FitData, FitOptions, IntoFitData};
+use super::options::{
+    EvaluateOptions, FitData, FitOptions, IntoFitData, PredictOptions, Verbosity,
+};
 use super::sequential::Sequential;
 use super::source::{check_pair, ArraySource, BatchSource};
 use super::History;
@@ -11,11 +13,16 @@ use crate::callbacks::{Callback, Logs, ProgbarLogger, TrainParams};
 use crate::error::{format_batch_shape, format_shape};
 use crate::layers::Layer;
 use crate::losses::{argmax, Loss};
+use crate::metrics::Metric;
 use crate::{Error, Result};
 
-/// Rows per piece when prediction is split across threads. Fixed, so that
-/// the pieces, and so the results, do not depend on the number of threads.
+/// Rows per piece of [`Sequential::predict`], which has no options.
 const PREDICT_CHUNK: usize = 512;
+
+/// Rows that inference computes at least between two looks at its
+/// progress: batches are spread over rayon's threads this many rows at a
+/// time (and at least four batches per thread).
+const WAVE_ROWS: usize = 4096;
 
 type Callbacks<'a> = Vec<Box<dyn Callback + 'a>>;
 /// The validation arrays and where they stand in the data the user gave,
@@ -28,6 +35,8 @@ struct Validation<'a> {
     names: (&'static str, &'static str),
     /// Index of the first validation sample in those: 0, or the split point.
     offset: usize,
+    /// The weight of each validation sample, checked.
+    sample_weight: Option<Vec<f32>>,
 }
 
 impl Sequential {
@@ -37,7 +46,7 @@ impl Sequential {
     ///
     /// The training figures of an epoch are the running means over its
     /// batches, as Keras shows them; validation figures come from scoring the
-    /// validation data after the epoch.
+    /// validation data after the epoch, in batches of `batch_size`.
     ///
     /// # Errors
     ///
@@ -46,7 +55,9 @@ impl Sequential {
     /// does not fit the model (the targets of arrays, of a flow and of the
     /// validation data are checked with
     /// [`Loss::check_targets`](crate::losses::Loss::check_targets) before
-    /// the first step); [`Error::InvalidArgument`] for bad options;
+    /// the first step); [`Error::ShapeMismatch`] for sample weights that
+    /// are not one per sample; [`Error::InvalidArgument`] for bad options,
+    /// negative or non-finite sample weights among them;
     /// [`Error::NonFiniteInput`] when an input is NaN or infinite (arrays
     /// are looked at before training starts, a generator's batches when the
     /// loss stops being finite); [`Error::NonFiniteLoss`] when the loss
@@ -78,7 +89,11 @@ impl Sequential {
     ) -> Result<History> {
         self.compiled("fit")?;
         check_options(&options)?;
-        let (mut source, validation) = split_data(data.into_fit_data(), &options)?;
+        let Split {
+            mut source,
+            validation,
+            sample_weight,
+        } = split_data(data.into_fit_data(), &options)?;
         self.build_for(&source.sample_shape(), Some(source.len()))?;
         self.check_head(&options)?;
         if let Some(v) = &validation {
@@ -109,7 +124,17 @@ impl Sequential {
             samples: source.len(),
         };
         callbacks.iter_mut().for_each(|c| c.set_params(&params));
-        self.run_epochs(source.as_mut(), validation, &options, &mut callbacks)
+        let weights = Weights {
+            class: class_weight_table(&options.class_weight),
+            samples: sample_weight,
+        };
+        self.run_epochs(
+            source.as_mut(),
+            validation,
+            &weights,
+            &options,
+            &mut callbacks,
+        )
     }
 
     /// Refuses what cannot train as asked: a softmax over a single output,
@@ -162,11 +187,11 @@ impl Sequential {
         &mut self,
         source: &mut dyn BatchSource,
         validation: Option<Validation<'_>>,
+        weights: &Weights,
         options: &FitOptions<'_>,
         callbacks: &mut Callbacks<'_>,
     ) -> Result<History> {
         self.stop_training = false;
-        let class_weight = class_weight_table(&options.class_weight);
         let mut history = History::new();
         let mut logs = Logs::new();
         for c in callbacks.iter_mut() {
@@ -180,11 +205,19 @@ impl Sequential {
             for c in callbacks.iter_mut() {
                 c.on_epoch_begin(epoch, self, &logs)?;
             }
-            logs = self.train_epoch(epoch, source, callbacks, &class_weight)?;
+            logs = self.train_epoch(epoch, source, callbacks, weights)?;
             if let Some(v) = &validation {
+                // Scored in batches of `batch_size`, silently, as Keras
+                // validates.
                 let ((inputs, labels), offset) = (v.names, v.offset);
                 let scores = self
-                    .evaluate_views(v.x.view(), v.y.view())
+                    .evaluate_views(
+                        v.x.view(),
+                        v.y.view(),
+                        v.sample_weight.as_deref(),
+                        options.batch_size,
+                        None,
+                    )
                     .map_err(|e| e.relocated(inputs, labels, |i| i + offset))?;
                 for (key, value) in scores.iter() {
                     logs.insert(&format!("val_{key}"), value);
@@ -212,7 +245,7 @@ impl Sequential {
         epoch: usize,
         source: &mut dyn BatchSource,
         callbacks: &mut Callbacks<'_>,
-        class_weight: &[f32],
+        weights: &Weights,
     ) -> Result<Logs> {
         source.start_epoch(epoch)?;
         let compiled = self
@@ -223,7 +256,22 @@ impl Sequential {
         let mut logs = Logs::new();
         let (mut loss_sum, mut samples) = (0.0_f64, 0_usize);
         let mut step = 0;
+        // The weights of the batch's samples, found by their indices in the
+        // data: they move with their samples when these are shuffled.
+        let mut batch_weights = Vec::new();
         while let Some(batch) = source.next_batch()? {
+            let n = batch.x.shape()[0];
+            let sample_weight = match &weights.samples {
+                Some(all) => {
+                    batch_weights.clear();
+                    batch_weights.extend((0..n).map(|i| {
+                        let position = samples + i;
+                        all[source.sample_index(position).unwrap_or(position)]
+                    }));
+                    Some(batch_weights.as_slice())
+                }
+                None => None,
+            };
             for c in callbacks.iter_mut() {
                 c.on_train_batch_begin(step, self, &logs)?;
             }
@@ -236,14 +284,18 @@ impl Sequential {
                 })
             };
             let loss = self
-                .train_step(batch.x.view(), batch.y.view(), class_weight)
+                .train_step(
+                    batch.x.view(),
+                    batch.y.view(),
+                    &weights.class,
+                    sample_weight,
+                )
                 .map_err(place)?;
             if !loss.is_finite() {
                 // A NaN or infinity among the inputs is the likeliest cause,
                 // and the one a user can fix: name it rather than the loss.
                 check_finite_view("x", &batch.x.view()).map_err(place)?;
             }
-            let n = batch.x.shape()[0];
             source.recycle(batch);
             loss_sum += f64::from(loss) * n as f64;
             samples += n;
@@ -303,17 +355,19 @@ impl Sequential {
         for layer in self.layers.iter_mut() {
             layer.start_step(usize::MAX, step);
         }
-        self.train_step(x.view(), y, &[])
+        self.train_step(x.view(), y, &[], None)
     }
 
     /// Forward pass, loss, backward pass and optimizer update for one batch.
     /// `class_weight` holds the weight of each class, by index (a class
-    /// past its end weighs 1), or nothing, for no weighting.
+    /// past its end weighs 1), or nothing; `sample_weight` the weight of
+    /// each sample of the batch, or nothing. A sample weighs the product.
     pub(crate) fn train_step(
         &mut self,
         x: ArrayViewD<'_, f32>,
         y: ArrayViewD<'_, f32>,
         class_weight: &[f32],
+        sample_weight: Option<&[f32]>,
     ) -> Result<f32> {
         let compiled = self
             .compiled
@@ -378,12 +432,12 @@ impl Sequential {
         };
         let gradient = if fused { None } else { Some(&mut buffers.grad) };
         let mut loss = compiled.loss.compute(y.view(), output.view(), gradient)?;
-        if !class_weight.is_empty() {
+        if !class_weight.is_empty() || sample_weight.is_some() {
             // Keras' weighted `sum_over_batch_size`: each sample's loss and
             // gradient times its weight, over the number of samples. Every
             // row of the gradient comes from its own sample alone.
             let weights = &mut buffers.sample_weights;
-            fill_sample_weights(weights, class_weight, &y);
+            fill_sample_weights(weights, class_weight, sample_weight, &y);
             loss = weighted_loss(compiled.loss.as_ref(), &y, &output, weights)?;
             for (mut row, &w) in buffers.grad.axis_iter_mut(Axis(0)).zip(weights.iter()) {
                 row.mapv_inplace(|g| g * w);
@@ -447,7 +501,9 @@ impl Sequential {
     }
 
     /// Scores the model on `x` and `y`: the mean loss over all samples and
-    /// each compiled metric, keyed `loss`, `accuracy`, ...
+    /// each compiled metric, keyed `loss`, `accuracy`, ..., silently, in
+    /// batches of 32. The same as [`evaluate_with`](Self::evaluate_with)
+    /// with [`EvaluateOptions::new`] made silent.
     ///
     /// # Errors
     ///
@@ -460,32 +516,153 @@ impl Sequential {
         T: Data<Elem = f32>,
         E: Dimension,
     {
-        self.evaluate_views(x.view().into_dyn(), y.view().into_dyn())
+        let options = EvaluateOptions::new().verbose(Verbosity::Silent);
+        self.evaluate_with(x, y, &options)
     }
 
+    /// Scores the model on `x` and `y` with Keras' options of `evaluate`:
+    /// `batch_size`, `verbose` and `sample_weight` (see
+    /// [`EvaluateOptions`]). Returns the loss and each compiled metric,
+    /// keyed `loss`, `accuracy`, ...
+    ///
+    /// As in Keras, the loss is the mean of the batches' losses weighted by
+    /// their sizes (each batch's loss is the sum of its samples' losses,
+    /// times their weights when given, over its number of samples), which
+    /// is the mean over all samples up to rounding; the metrics count
+    /// every sample alike. The batches are spread over rayon's threads,
+    /// and the figures do not depend on the number of threads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotCompiled`] before `compile`; errors for data that does
+    /// not fit the model, as [`fit`](Sequential::fit);
+    /// [`Error::InvalidArgument`] for a `batch_size` of 0 and for a
+    /// negative or non-finite sample weight, and [`Error::ShapeMismatch`]
+    /// for sample weights that are not one per sample (both naming
+    /// `sample_weight`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kerust::prelude::*;
+    /// use ndarray::array;
+    ///
+    /// # fn main() -> kerust::Result<()> {
+    /// let x = array![[-2.0_f32], [-1.0], [1.0], [2.0], [3.0]];
+    /// let y = array![0.0_f32, 0.0, 1.0, 1.0, 1.0];
+    /// let mut model = Sequential::new().seed(1).add(Dense::new(2).activation(Activation::Softmax));
+    /// model.compile(Adam::new(), SparseCategoricalCrossentropy::new(), ["accuracy"])?;
+    ///
+    /// // Batches of 2, 2 and 1; the first sample does not count.
+    /// let weights = array![0.0_f32, 1.0, 1.0, 1.0, 1.0];
+    /// let options = EvaluateOptions::new()
+    ///     .batch_size(2)
+    ///     .sample_weight(&weights)
+    ///     .verbose(Verbosity::Silent);
+    /// let weighted = model.evaluate_with(&x, &y, &options)?;
+    ///
+    /// // The sum of the four losses over five samples.
+    /// let rest = model.evaluate(&x.slice(ndarray::s![1.., ..]), &y.slice(ndarray::s![1..]))?;
+    /// let expected = rest.get("loss").unwrap() * 4.0 / 5.0;
+    /// assert!((weighted.get("loss").unwrap() - expected).abs() < 1e-6);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn evaluate_with<S, D, T, E>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<T, E>,
+        options: &EvaluateOptions<'_>,
+    ) -> Result<Logs>
+    where
+        S: Data<Elem = f32>,
+        D: Dimension,
+        T: Data<Elem = f32>,
+        E: Dimension,
+    {
+        let (x, y) = (x.view().into_dyn(), y.view().into_dyn());
+        self.compiled("evaluate")?;
+        check_batch_size(options.batch_size)?;
+        check_pair(&x, &y)?;
+        let weights = match &options.sample_weight {
+            Some(w) => Some(checked_sample_weight(
+                "sample_weight",
+                "x",
+                w,
+                x.shape()[0],
+            )?),
+            None => None,
+        };
+        let mut progress = ProgbarLogger::new(options.verbose);
+        self.evaluate_views(
+            x,
+            y,
+            weights.as_deref(),
+            options.batch_size,
+            Some(&mut progress),
+        )
+    }
+
+    /// Scores `x` and `y` in batches of `batch_size` with the checked
+    /// weights of their samples, showing the batches on `progress`.
     pub(crate) fn evaluate_views(
         &mut self,
         x: ArrayViewD<'_, f32>,
         y: ArrayViewD<'_, f32>,
+        sample_weight: Option<&[f32]>,
+        batch_size: usize,
+        mut progress: Option<&mut ProgbarLogger>,
     ) -> Result<Logs> {
         self.compiled("evaluate")?;
         check_pair(&x, &y)?;
-        let predictions = self.predict_view(x)?;
+        self.build_for(&x.shape()[1..], Some(x.shape()[0]))?;
+        // A bad label is named by its index in `y` before any batch runs.
+        self.check_targets(y.view())?;
+        let x = x.as_standard_layout();
         let compiled = self.compiled("evaluate")?;
+        let loss = compiled.loss.as_ref();
+        let mut metrics: Vec<Box<dyn Metric>> =
+            compiled.metrics.iter().map(|m| m.boxed_clone()).collect();
+        let steps = x.shape()[0].div_ceil(batch_size);
+        if let Some(p) = progress.as_deref_mut() {
+            p.begin_pass(steps);
+        }
+        let (mut loss_sum, mut seen) = (0.0_f64, 0_usize);
         let mut logs = Logs::new();
-        let loss = compiled.loss.compute(y.view(), predictions.view(), None)?;
-        logs.insert("loss", f64::from(loss));
-        for metric in &compiled.metrics {
-            let mut fresh = metric.boxed_clone();
-            fresh.update(y.view(), predictions.view())?;
-            logs.insert(metric.name(), fresh.result());
+        infer_batches(&self.layers, x.view(), batch_size, |step, start, output| {
+            let rows = output.shape()[0];
+            let y = y.slice_axis(Axis(0), Slice::from(start..start + rows));
+            let value = match sample_weight {
+                Some(w) => weighted_loss(loss, &y, &output.view(), &w[start..start + rows]),
+                None => loss.compute(y.view(), output.view(), None),
+            }
+            .map_err(|e| e.relocated("x", "y", |i| start + i))?;
+            // Keras' `loss` tracker: each batch's loss weighted by its size.
+            loss_sum += f64::from(value) * rows as f64;
+            seen += rows;
+            logs.insert("loss", loss_sum / seen as f64);
+            for metric in metrics.iter_mut() {
+                metric
+                    .update(y.view(), output.view())
+                    .map_err(|e| e.relocated("x", "y", |i| start + i))?;
+                logs.insert(metric.name(), metric.result());
+            }
+            if let Some(p) = progress.as_deref_mut() {
+                p.batch_end(step, &logs);
+            }
+            Ok(())
+        })?;
+        if let Some(p) = progress {
+            p.end_pass(steps, &logs);
         }
         Ok(logs)
     }
 
-    /// The model's outputs for `x`, computed in pieces of 512 samples spread
-    /// over the threads of rayon's pool. The pieces do not depend on the
-    /// number of threads, and neither do the results, to the bit.
+    /// The model's outputs for `x`, computed silently in pieces of 512
+    /// samples spread over the threads of rayon's pool: the same as
+    /// [`predict_with`](Self::predict_with) with a batch size of 512, made
+    /// silent. The results do not depend on the pieces, nor on the number
+    /// of threads, to the bit.
     ///
     /// # Errors
     ///
@@ -499,34 +676,121 @@ impl Sequential {
         S: Data<Elem = f32>,
         D: Dimension,
     {
-        self.predict_view(x.view().into_dyn())
+        let options = PredictOptions::new()
+            .batch_size(PREDICT_CHUNK)
+            .verbose(Verbosity::Silent);
+        self.predict_with(x, &options)
     }
 
-    fn predict_view(&mut self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    /// The model's outputs for `x` with Keras' options of `predict`:
+    /// `batch_size` and `verbose` (see [`PredictOptions`]). The batches
+    /// are spread over the threads of rayon's pool. Every built-in layer
+    /// computes a sample's output from that sample alone at inference, so
+    /// the results are the same to the bit for every batch size and number
+    /// of threads.
+    ///
+    /// # Errors
+    ///
+    /// As [`predict`](Self::predict), and [`Error::InvalidArgument`] for a
+    /// `batch_size` of 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kerust::prelude::*;
+    /// use ndarray::Array2;
+    ///
+    /// # fn main() -> kerust::Result<()> {
+    /// let x = Array2::from_shape_fn((100, 3), |(i, j)| (i * 3 + j) as f32 / 50.0 - 3.0);
+    /// let mut model = Sequential::new().seed(7).add(Dense::new(4).activation(Activation::Softmax));
+    /// let options = PredictOptions::new().batch_size(16).verbose(Verbosity::Silent);
+    /// let probs = model.predict_with(&x, &options)?;
+    /// assert_eq!(probs.shape(), &[100, 4]);
+    /// assert_eq!(probs, model.predict(&x)?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn predict_with<S, D>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        options: &PredictOptions,
+    ) -> Result<ArrayD<f32>>
+    where
+        S: Data<Elem = f32>,
+        D: Dimension,
+    {
+        check_batch_size(options.batch_size)?;
+        let mut progress = ProgbarLogger::new(options.verbose);
+        self.predict_views(x.view().into_dyn(), options.batch_size, &mut progress)
+    }
+
+    /// The outputs for `x` in batches of `batch_size`, showing the batches
+    /// on `progress`.
+    fn predict_views(
+        &mut self,
+        x: ArrayViewD<'_, f32>,
+        batch_size: usize,
+        progress: &mut ProgbarLogger,
+    ) -> Result<ArrayD<f32>> {
         if x.ndim() == 0 || x.shape()[0] == 0 {
             return Err(Error::EmptyData { what: "x".into() });
         }
         self.build_for(&x.shape()[1..], Some(x.shape()[0]))?;
         let x = x.as_standard_layout();
-        let layers: &[Box<dyn Layer>] = &self.layers;
-        let pieces: Vec<ArrayViewD<'_, f32>> = x.axis_chunks_iter(Axis(0), PREDICT_CHUNK).collect();
-        let outputs = pieces
-            .into_par_iter()
+        let steps = x.shape()[0].div_ceil(batch_size);
+        progress.begin_pass(steps);
+        let nothing = Logs::new();
+        let mut outputs = Vec::with_capacity(steps);
+        infer_batches(&self.layers, x.view(), batch_size, |step, _, output| {
+            outputs.push(output);
+            progress.batch_end(step, &nothing);
+            Ok(())
+        })?;
+        progress.end_pass(steps, &nothing);
+        let views: Vec<ArrayViewD<'_, f32>> = outputs.iter().map(|o| o.view()).collect();
+        Ok(ndarray::concatenate(Axis(0), &views).expect("pieces share their trailing shape"))
+    }
+}
+
+/// Inference on `x` (in standard layout) in batches of `batch_size`,
+/// spread over rayon's threads: `each` receives every batch's outputs in
+/// order, on the calling thread, with the batch's index and its first
+/// sample's. The batches are fixed by `x` and `batch_size`, and each is
+/// computed the same way wherever it runs.
+fn infer_batches(
+    layers: &[Box<dyn Layer>],
+    x: ArrayViewD<'_, f32>,
+    batch_size: usize,
+    mut each: impl FnMut(usize, usize, ArrayD<f32>) -> Result<()>,
+) -> Result<()> {
+    let pieces: Vec<ArrayViewD<'_, f32>> = x.axis_chunks_iter(Axis(0), batch_size).collect();
+    let per_wave = WAVE_ROWS
+        .div_ceil(batch_size)
+        .max(4 * rayon::current_num_threads());
+    for (w, wave) in pieces.chunks(per_wave).enumerate() {
+        let first = w * per_wave;
+        let outputs: Vec<Result<ArrayD<f32>>> = wave
+            .par_iter()
             .enumerate()
-            .map(|(i, piece)| {
+            .map(|(j, piece)| {
                 let output = forward_chain(layers, piece.view())?;
                 // Inputs are looked at only when an output is not finite,
                 // so that a NaN pixel is named rather than passed on.
                 if output.iter().any(|v| !v.is_finite()) {
-                    check_finite_view("x", &piece)
-                        .map_err(|e| e.relocated("x", "y", |row| i * PREDICT_CHUNK + row))?;
+                    let start = (first + j) * batch_size;
+                    check_finite_view("x", piece)
+                        .map_err(|e| e.relocated("x", "y", |row| start + row))?;
                 }
                 Ok(output)
             })
-            .collect::<Result<Vec<_>>>()?;
-        let views: Vec<ArrayViewD<'_, f32>> = outputs.iter().map(|o| o.view()).collect();
-        Ok(ndarray::concatenate(Axis(0), &views).expect("pieces share their trailing shape"))
+            .collect();
+        // In order, so that the first failing batch is the one reported.
+        for (j, output) in outputs.into_iter().enumerate() {
+            let step = first + j;
+            each(step, step * batch_size, output?)?;
+        }
     }
+    Ok(())
 }
 
 /// [`Error::check_finite`] on a view of samples, batch axis first.
@@ -559,9 +823,66 @@ fn forward_chain(layers: &[Box<dyn Layer>], x: ArrayViewD<'_, f32>) -> Result<Ar
     Ok(current.to_owned())
 }
 
-fn check_options(options: &FitOptions<'_>) -> Result<()> {
-    if options.batch_size == 0 {
+/// How `fit` weighs its training samples.
+struct Weights {
+    /// The weight of each class, by index; empty for none.
+    class: Vec<f32>,
+    /// The weight of each training sample, by its index in the data.
+    samples: Option<Vec<f32>>,
+}
+
+fn check_batch_size(batch_size: usize) -> Result<()> {
+    if batch_size == 0 {
         return Err(Error::invalid("batch_size", 0, "expected at least 1"));
+    }
+    Ok(())
+}
+
+/// The weights of the `n` samples of `data`, one each, shaped `(n,)` or
+/// `(n, 1)`, finite and not negative; `name` is the option that gave them.
+fn checked_sample_weight(
+    name: &str,
+    data: &str,
+    w: &ArrayViewD<'_, f32>,
+    n: usize,
+) -> Result<Vec<f32>> {
+    let shape = w.shape();
+    let one_each = match shape {
+        [len] => *len == n,
+        [len, 1] => *len == n,
+        _ => false,
+    };
+    if !one_each {
+        return Err(Error::ShapeMismatch {
+            layer: name.into(),
+            expected: format!("({n},), one weight per sample of {data}"),
+            got: format_shape(shape),
+        });
+    }
+    let weights: Vec<f32> = w.iter().copied().collect();
+    if let Some((index, weight)) = weights
+        .iter()
+        .enumerate()
+        .find(|(_, w)| !(w.is_finite() && **w >= 0.0))
+    {
+        return Err(Error::invalid(
+            name,
+            format!("{weight} at sample {index}"),
+            "expected a finite weight, 0 or more",
+        ));
+    }
+    Ok(weights)
+}
+
+fn check_options(options: &FitOptions<'_>) -> Result<()> {
+    check_batch_size(options.batch_size)?;
+    if options.validation_sample_weight.is_some() && options.validation_data.is_none() {
+        return Err(Error::invalid(
+            "validation_sample_weight",
+            "given without validation_data",
+            "it weighs the samples of `validation_data`: give those too (with \
+             `validation_split`, the held-out samples keep their `sample_weight`)",
+        ));
     }
     if options.initial_epoch > options.epochs {
         return Err(Error::invalid(
@@ -618,14 +939,26 @@ fn class_weight_table(pairs: &[(usize, f32)]) -> Vec<f32> {
     table
 }
 
-/// Each sample's weight: that of its class, which is its label, or the
+/// Each sample's weight: its own weight in `samples` (1 when there are
+/// none) times that of its class in `table`, which is its label, or the
 /// largest entry of a one-hot row. A label that is not a class index
-/// weighs 1; the loss reports it.
-fn fill_sample_weights(weights: &mut Vec<f32>, table: &[f32], y: &ArrayViewD<'_, f32>) {
+/// weighs 1 there; the loss reports it.
+fn fill_sample_weights(
+    weights: &mut Vec<f32>,
+    table: &[f32],
+    samples: Option<&[f32]>,
+    y: &ArrayViewD<'_, f32>,
+) {
+    weights.clear();
+    if let Some(samples) = samples {
+        weights.extend_from_slice(samples);
+    }
+    if table.is_empty() {
+        return;
+    }
     let batch = y.shape().first().copied().unwrap_or(0);
     let width = y.len().checked_div(batch).unwrap_or(0);
-    weights.clear();
-    weights.extend(y.outer_iter().map(|row| {
+    let classes = y.outer_iter().map(|row| {
         let class = if width > 1 {
             Some(argmax(row.iter().copied()))
         } else {
@@ -635,7 +968,14 @@ fn fill_sample_weights(weights: &mut Vec<f32>, table: &[f32], y: &ArrayViewD<'_,
                 .map(|v| v.round() as usize)
         };
         class.and_then(|c| table.get(c)).copied().unwrap_or(1.0)
-    }));
+    });
+    if samples.is_some() {
+        for (w, class) in weights.iter_mut().zip(classes) {
+            *w *= class;
+        }
+    } else {
+        weights.extend(classes);
+    }
 }
 
 /// The sum of each sample's loss times its weight, over the number of
@@ -649,29 +989,38 @@ fn weighted_loss(
     let mut sum = 0.0_f64;
     for (i, &w) in weights.iter().enumerate() {
         let one = Slice::from(i..i + 1);
-        let value = loss.compute(
-            y.slice_axis(Axis(0), one),
-            output.slice_axis(Axis(0), one),
-            None,
-        )?;
+        let value = loss
+            .compute(
+                y.slice_axis(Axis(0), one),
+                output.slice_axis(Axis(0), one),
+                None,
+            )
+            .map_err(|e| e.relocated("x", "y", |_| i))?;
         sum += f64::from(w) * f64::from(value);
     }
     Ok((sum / weights.len().max(1) as f64) as f32)
 }
 
-/// The training source and the validation arrays, with `validation_split`
-/// taken from the end of the arrays before any shuffling.
-fn split_data<'a>(
-    data: FitData<'a>,
-    options: &FitOptions<'a>,
-) -> Result<(Box<dyn BatchSource + 'a>, Option<Validation<'a>>)> {
+/// What `fit` trains on and validates with.
+struct Split<'a> {
+    source: Box<dyn BatchSource + 'a>,
+    validation: Option<Validation<'a>>,
+    /// The weight of each training sample, by its index in the source.
+    sample_weight: Option<Vec<f32>>,
+}
+
+/// The training source, the validation arrays and the training samples'
+/// weights, with `validation_split` taken from the end of the arrays (and
+/// of the weights) before any shuffling.
+fn split_data<'a>(data: FitData<'a>, options: &FitOptions<'a>) -> Result<Split<'a>> {
     let mut validation = options.validation_data.clone().map(|(x, y)| Validation {
         x,
         y,
         names: ("validation_data", "validation_data"),
         offset: 0,
+        sample_weight: None,
     });
-    if let Some(v) = &validation {
+    if let Some(v) = &mut validation {
         check_pair(&v.x, &v.y).map_err(|e| match e {
             Error::EmptyData { .. } => Error::EmptyData {
                 what: "validation_data".into(),
@@ -684,7 +1033,17 @@ fn split_data<'a>(
             other => other,
         })?;
         check_finite_view("validation_data", &v.x)?;
+        if let Some(w) = &options.validation_sample_weight {
+            let n = v.x.shape()[0];
+            v.sample_weight = Some(checked_sample_weight(
+                "validation_sample_weight",
+                "validation_data",
+                w,
+                n,
+            )?);
+        }
     }
+    let mut sample_weight = None;
     let source: Box<dyn BatchSource + 'a> = match data {
         FitData::Source(source) => {
             if options.validation_split > 0.0 {
@@ -702,6 +1061,14 @@ fn split_data<'a>(
                      the generator (e.g. `flow(&x, &y, 32)?.seed(42)`), not in FitOptions",
                 ));
             }
+            if options.sample_weight.is_some() {
+                return Err(Error::invalid(
+                    "sample_weight",
+                    "set with a generator",
+                    "only arrays can be weighted sample by sample: give `fit` the \
+                     arrays `(&x, &y)`, or weigh classes with `class_weight`",
+                ));
+            }
             if source.is_empty() {
                 return Err(Error::EmptyData { what: "x".into() });
             }
@@ -711,6 +1078,10 @@ fn split_data<'a>(
             check_pair(&x, &y)?;
             check_finite_view("x", &x)?;
             let n = x.shape()[0];
+            let mut weights = match &options.sample_weight {
+                Some(w) => Some(checked_sample_weight("sample_weight", "x", w, n)?),
+                None => None,
+            };
             let split = options.validation_split;
             let (x, y) = if split > 0.0 {
                 let keep = (n as f64 * (1.0 - split)).floor() as usize;
@@ -731,11 +1102,13 @@ fn split_data<'a>(
                     y: vy,
                     names: ("x", "y"),
                     offset: keep,
+                    sample_weight: weights.as_mut().map(|w| w.split_off(keep)),
                 });
                 (tx, ty)
             } else {
                 (x, y)
             };
+            sample_weight = weights;
             Box::new(
                 ArraySource::new(x, y, options.batch_size)?
                     .shuffle(options.shuffle)
@@ -743,5 +1116,84 @@ fn split_data<'a>(
             )
         }
     };
-    Ok((source, validation))
+    Ok(Split {
+        source,
+        validation,
+        sample_weight,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::prelude::*;
+
+    /// A writer whose bytes the test reads afterwards.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn take(&self) -> String {
+            String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
+        }
+    }
+
+    #[test]
+    fn evaluate_and_predict_show_one_line_for_their_batches() {
+        let x = ndarray::Array2::from_shape_fn((10, 2), |(i, j)| (i + 3 * j) as f32 / 10.0);
+        let y = ndarray::Array1::from_shape_fn(10, |i| (i % 2) as f32);
+        let mut model = Sequential::new()
+            .input_shape([2])
+            .add(Dense::new(2).activation(Activation::Softmax));
+        model
+            .compile(
+                Sgd::new(),
+                SparseCategoricalCrossentropy::new(),
+                ["accuracy"],
+            )
+            .unwrap();
+        let (x, y) = (x.into_dyn(), y.into_dyn());
+        let out = Shared::default();
+        let logger = |verbose| ProgbarLogger::with_writer(verbose, Box::new(out.clone()), false);
+
+        // Batches of 4, 4 and 2: three steps, then the figures, and no
+        // `Epoch` line. Keras' "auto" off a terminal shows the same line.
+        for verbose in [Verbosity::EpochLines, Verbosity::Auto] {
+            let mut progress = logger(verbose);
+            let logs = model
+                .evaluate_views(x.view(), y.view(), None, 4, Some(&mut progress))
+                .unwrap();
+            let text = out.take();
+            assert_eq!(text.lines().count(), 1, "{text}");
+            assert!(text.starts_with("3/3 - "), "{text}");
+            assert!(text.ends_with(&format!("/step - {logs}\n")), "{text}");
+            assert!(logs.get("loss").is_some() && logs.get("accuracy").is_some());
+
+            let mut progress = logger(verbose);
+            model.predict_views(x.view(), 3, &mut progress).unwrap();
+            let text = out.take();
+            assert!(text.starts_with("4/4 - "), "{text}");
+            assert!(text.ends_with("/step\n"), "{text}");
+        }
+
+        let mut progress = logger(Verbosity::Silent);
+        model
+            .evaluate_views(x.view(), y.view(), None, 4, Some(&mut progress))
+            .unwrap();
+        model.predict_views(x.view(), 3, &mut progress).unwrap();
+        assert_eq!(out.take(), "");
+    }
 }
