@@ -63,7 +63,12 @@ options (default in brackets):
   -h, --help         this text
 ";
 
-fn parse_args() -> std::result::Result<Args, lexopt::Error> {
+/// The options given, checked before any data is read.
+fn parse_args<I>(given: I) -> std::result::Result<Args, lexopt::Error>
+where
+    I: IntoIterator,
+    I::Item: Into<std::ffi::OsString>,
+{
     use lexopt::prelude::*;
     let mut args = Args {
         epochs: 15,
@@ -76,17 +81,26 @@ fn parse_args() -> std::result::Result<Args, lexopt::Error> {
         verbose: 0,
         preview: false,
     };
-    let mut parser = lexopt::Parser::from_env();
+    let mut parser = lexopt::Parser::from_args(given);
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("epochs") => args.epochs = parser.value()?.parse()?,
-            Long("batch-size") => args.batch_size = parser.value()?.parse()?,
-            Long("seed") => args.seed = parser.value()?.parse()?,
-            Long("train-limit") => args.train_limit = Some(parser.value()?.parse()?),
+            Long("epochs") => args.epochs = at_least_one(&mut parser, "epochs")?,
+            Long("batch-size") => args.batch_size = at_least_one(&mut parser, "batch-size")?,
+            Long("seed") => args.seed = number(&mut parser, "seed")?,
+            Long("train-limit") => {
+                args.train_limit = Some(at_least_one(&mut parser, "train-limit")?);
+            }
             Long("data") => args.data = parser.value()?.into(),
             Long("out") => args.out = parser.value()?.into(),
             Long("no-augment") => args.augment = false,
-            Long("verbose") => args.verbose = parser.value()?.parse()?,
+            Long("verbose") => {
+                args.verbose = match number::<usize>(&mut parser, "verbose")? {
+                    level @ 0..=2 => level as u8,
+                    level => {
+                        return Err(format!("--verbose: expected 0, 1 or 2, got {level}").into())
+                    }
+                };
+            }
             Long("preview") => args.preview = true,
             Long("help") | Short('h') => {
                 print!("{USAGE}");
@@ -95,10 +109,29 @@ fn parse_args() -> std::result::Result<Args, lexopt::Error> {
             _ => return Err(arg.unexpected()),
         }
     }
-    if args.epochs == 0 {
-        return Err("--epochs: expected at least 1, got 0".into());
-    }
     Ok(args)
+}
+
+/// The value of `--flag` as a whole number, or an error that names the flag.
+fn number<T: std::str::FromStr>(
+    parser: &mut lexopt::Parser,
+    flag: &str,
+) -> std::result::Result<T, lexopt::Error> {
+    let value = parser.value()?;
+    let text = value.to_string_lossy();
+    text.parse()
+        .map_err(|_| format!("--{flag}: expected a whole number, got \"{text}\"").into())
+}
+
+/// The value of `--flag` as a whole number of at least 1.
+fn at_least_one(
+    parser: &mut lexopt::Parser,
+    flag: &str,
+) -> std::result::Result<usize, lexopt::Error> {
+    match number(parser, flag)? {
+        0 => Err(format!("--{flag}: expected at least 1, got 0").into()),
+        n => Ok(n),
+    }
 }
 
 /// Keeps the epoch times and, unless Keras' own display is on, prints one
@@ -155,7 +188,7 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 fn main() {
-    let args = match parse_args() {
+    let args = match parse_args(std::env::args_os().skip(1)) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("mnist_mlp: {e}\n\n{USAGE}");
@@ -279,4 +312,61 @@ fn write_reports(
     kerust::plots::plot_history(history, "loss", out.join("loss.png"))?;
     kerust::plots::plot_confusion_matrix(&matrix, &names, out.join("confusion_matrix.png"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(given: &[&str]) -> String {
+        match parse_args(given.iter().copied()) {
+            Ok(_) => panic!("{given:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn options_out_of_range_are_refused_naming_the_flag() {
+        for (given, expected) in [
+            (
+                &["--epochs", "0"][..],
+                "--epochs: expected at least 1, got 0",
+            ),
+            (
+                &["--batch-size", "0"],
+                "--batch-size: expected at least 1, got 0",
+            ),
+            (
+                &["--train-limit", "0"],
+                "--train-limit: expected at least 1, got 0",
+            ),
+            (
+                &["--epochs", "abc"],
+                "--epochs: expected a whole number, got \"abc\"",
+            ),
+            (
+                &["--seed", "-1"],
+                "--seed: expected a whole number, got \"-1\"",
+            ),
+            (&["--verbose", "3"], "--verbose: expected 0, 1 or 2, got 3"),
+            (
+                &["--verbose", "300"],
+                "--verbose: expected 0, 1 or 2, got 300",
+            ),
+        ] {
+            assert_eq!(refused(given), expected, "{given:?}");
+        }
+        assert!(refused(&["--epochs"]).contains("--epochs"));
+        assert!(refused(&["--bogus"]).contains("--bogus"));
+    }
+
+    #[test]
+    fn the_defaults_are_the_reference_recipe() {
+        let args = parse_args(std::iter::empty::<&str>()).unwrap();
+        assert_eq!((args.epochs, args.batch_size, args.seed), (15, 32, 42));
+        assert!(args.augment && args.train_limit.is_none() && args.verbose == 0);
+        let args = parse_args(["--epochs", "3", "--train-limit", "100", "--no-augment"]).unwrap();
+        assert_eq!((args.epochs, args.train_limit), (3, Some(100)));
+        assert!(!args.augment);
+    }
 }

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use kerust::model::Sequential;
 use kerust::preprocessing::digits::{prepare_file, save_grey_png, Preparation};
-use ndarray::Axis;
+use ndarray::IxDyn;
 
 struct Args {
     model: PathBuf,
@@ -118,9 +118,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let sample = match input_of(&model) {
+        Ok(sample) => sample,
+        Err(e) => {
+            eprintln!("predict_digit: {}: {e}", args.model.display());
+            return ExitCode::from(2);
+        }
+    };
     let mut failed = 0;
     for path in &args.images {
-        if let Err(e) = classify(&mut model, path, &args) {
+        if let Err(e) = classify(&mut model, &sample, path, &args) {
             failed += 1;
             if args.json {
                 let line = serde_json::json!({ "file": path, "error": e.to_string() });
@@ -137,14 +144,45 @@ fn main() -> ExitCode {
     }
 }
 
-fn classify(model: &mut Sequential, path: &Path, args: &Args) -> kerust::Result<()> {
+/// The shape of one sample the model takes, checked once: a 28x28
+/// picture, with or without its channel axis, or its 784 values in a row;
+/// and ten outputs, one per digit.
+fn input_of(model: &Sequential) -> std::result::Result<Vec<usize>, String> {
+    let input = model
+        .get_input_shape()
+        .ok_or("the model has no input shape")?
+        .to_vec();
+    if ![&[28, 28, 1][..], &[28, 28], &[784]].contains(&input.as_slice()) {
+        return Err(format!(
+            "the model takes samples of shape {input:?}, but a prepared digit is a 28x28 \
+             picture: (28, 28, 1), (28, 28) or (784)"
+        ));
+    }
+    let output = model.output_shape().map_err(|e| e.to_string())?;
+    if output != [10] {
+        return Err(format!(
+            "the model gives outputs of shape {output:?}, not 10 probabilities, one per digit"
+        ));
+    }
+    Ok(input)
+}
+
+fn classify(
+    model: &mut Sequential,
+    sample: &[usize],
+    path: &Path,
+    args: &Args,
+) -> kerust::Result<()> {
     let prepared = prepare_file(path, args.how)?;
     if let Some(dir) = &args.save_prepared {
         std::fs::create_dir_all(dir).map_err(|e| kerust::Error::io(dir, e))?;
         let name = path.file_stem().unwrap_or_default().to_string_lossy();
         save_grey_png(dir.join(format!("{name}.png")), &prepared)?;
     }
-    let batch = prepared.insert_axis(Axis(0)).insert_axis(Axis(3));
+    let shape: Vec<usize> = [1].iter().chain(sample).copied().collect();
+    let batch = prepared
+        .into_shape_with_order(IxDyn(&shape))
+        .map_err(|e| kerust::Error::invalid("sample shape", format!("{shape:?}"), e.to_string()))?;
     let probs = model.predict(&batch)?;
     let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -175,4 +213,45 @@ fn classify(model: &mut Sequential, path: &Path, args: &Args) -> kerust::Result<
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kerust::prelude::*;
+
+    fn model(input: &[usize], units: usize) -> Sequential {
+        let mut model = Sequential::new()
+            .input_shape(input.to_vec())
+            .add(Flatten::new())
+            .add(Dense::new(units).activation(Activation::Softmax));
+        model.build().unwrap();
+        model
+    }
+
+    #[test]
+    fn a_28_by_28_input_is_taken_in_any_of_its_three_shapes() {
+        for input in [&[28, 28, 1][..], &[28, 28], &[784]] {
+            assert_eq!(input_of(&model(input, 10)).unwrap(), input);
+        }
+    }
+
+    #[test]
+    fn another_input_or_output_is_refused_once_naming_both_shapes() {
+        let err = input_of(&model(&[32, 32, 3], 10)).unwrap_err();
+        assert!(
+            err.contains("[32, 32, 3]") && err.contains("(28, 28, 1)"),
+            "{err}"
+        );
+        let err = input_of(&model(&[28, 28, 1], 2)).unwrap_err();
+        assert!(
+            err.contains("[2]") && err.contains("10 probabilities"),
+            "{err}"
+        );
+        let unbuilt = Sequential::new().add(Dense::new(10));
+        assert_eq!(
+            input_of(&unbuilt).unwrap_err(),
+            "the model has no input shape"
+        );
+    }
 }

@@ -516,7 +516,7 @@ impl Loss for MeanSquaredError {
             return Err(Error::ShapeMismatch {
                 layer: self.name().into(),
                 expected: format!(
-                    "targets shaped like the predictions {}",
+                    "{} for the targets, the predictions' shape",
                     format_shape(y_pred.shape())
                 ),
                 got: format_shape(y_true.shape()),

@@ -51,7 +51,21 @@ where
     }
     let mut one_hot = Array2::zeros((labels.len(), num_classes));
     for (i, (&label, mut row)) in labels.iter().zip(one_hot.rows_mut()).enumerate() {
-        row[label_at(i, label, num_classes)?] = 1.0;
+        let class = label_at(i, label, num_classes).map_err(|err| match err {
+            Error::LabelOutOfRange {
+                index,
+                label,
+                classes,
+                ..
+            } => Error::LabelOutOfRange {
+                data: "labels".into(),
+                index,
+                label,
+                classes,
+            },
+            other => other,
+        })?;
+        row[class] = 1.0;
     }
     Ok(one_hot)
 }
@@ -77,7 +91,7 @@ mod tests {
         for bad in [f32::NAN, -1.0, 1.5, 10.0] {
             let err = to_categorical(&array![0.0_f32, bad], 10).unwrap_err();
             assert!(
-                matches!(err, Error::LabelOutOfRange { index: 1, .. }),
+                matches!(&err, Error::LabelOutOfRange { index: 1, data, .. } if data == "labels"),
                 "{bad}: {err}"
             );
         }

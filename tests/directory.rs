@@ -288,3 +288,79 @@ fn transparent_paper_reads_as_white_and_sixteen_bits_as_eight() -> kerust::Resul
     assert_eq!(rgba.images[[0, 0, 0, 3]], 0.0, "alpha kept in Rgba");
     Ok(())
 }
+
+#[cfg(unix)]
+#[test]
+fn a_link_to_a_picture_is_read_and_a_link_to_a_folder_is_not_entered() -> kerust::Result<()> {
+    use std::os::unix::fs::symlink;
+
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let root = dir.path().join("data");
+    make_folder(&root, 2, 2);
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("writable");
+    save_grey_png(
+        elsewhere.join("kept.png"),
+        &Array2::from_elem((6, 4), 200.0 / 255.0),
+    )?;
+    symlink(
+        elsewhere.join("kept.png"),
+        root.join("class_1").join("linked.png"),
+    )
+    .expect("a link");
+    // A dangling link and a link up the tree are passed over.
+    symlink(
+        elsewhere.join("gone.png"),
+        root.join("class_1").join("gone.png"),
+    )
+    .expect("a link");
+    symlink(&root, root.join("class_0").join("loop")).expect("a link");
+
+    let data = image_dataset_from_directory(
+        &root,
+        DirectoryOptions::new()
+            .color_mode(ColorMode::Grayscale)
+            .image_size(6, 4)
+            .shuffle(false),
+    )?;
+    assert_eq!(data.images.shape(), &[5, 6, 4, 1]);
+    let names: Vec<String> = data
+        .file_paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["00.png", "01.png", "00.png", "01.png", "linked.png"]
+    );
+    assert_eq!(data.labels.expect("labels")[4], 1.0);
+    assert_eq!(data.images[[4, 0, 0, 0]], 200.0);
+    Ok(())
+}
+
+#[test]
+fn pictures_without_class_subfolders_are_counted_in_the_error() -> kerust::Result<()> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    for i in 0..3 {
+        save_grey_png(
+            dir.path().join(format!("{i}.png")),
+            &Array2::from_elem((6, 4), 0.5),
+        )?;
+    }
+    let options = || DirectoryOptions::new().image_size(6, 4);
+    let err = image_dataset_from_directory(dir.path(), options()).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidArgument { name, .. } if name == "directory"),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("found 3 pictures") && message.contains("no_labels()"),
+        "{message}"
+    );
+    // Read as the error says, they are all there.
+    let data = image_dataset_from_directory(dir.path(), options().no_labels())?;
+    assert_eq!(data.images.shape()[0], 3);
+    assert!(data.labels.is_none());
+    Ok(())
+}

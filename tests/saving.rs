@@ -446,11 +446,13 @@ fn an_unbuilt_model_or_one_with_repeated_names_is_not_saved() {
     let unbuilt = Sequential::new().add(Dense::new(2));
     assert!(matches!(unbuilt.save(&path), Err(Error::NotBuilt { .. })));
 
+    // `build` refuses twins; a name changed after it, `save` does.
     let mut twins = Sequential::new()
         .input_shape([2])
         .add(Dense::new(2).name("same"))
-        .add(Dense::new(2).name("same"));
+        .add(Dense::new(2).name("other"));
     twins.build().unwrap();
+    twins.layers_mut()[1].set_name("same".to_string());
     let err = message(twins.save(&path));
     assert!(err.contains("\"same\"") && err.contains("unique"), "{err}");
     assert!(!path.exists());
@@ -469,8 +471,9 @@ fn a_failed_save_leaves_the_previous_file_byte_identical() {
     let mut twins = Sequential::new()
         .input_shape([2])
         .add(Dense::new(2).name("same"))
-        .add(Dense::new(2).name("same"));
+        .add(Dense::new(2).name("other"));
     twins.build().unwrap();
+    twins.layers_mut()[1].set_name("same".to_string());
     assert!(twins.save(&path).is_err());
     assert_eq!(std::fs::read(&path).unwrap(), before);
 
@@ -1341,6 +1344,41 @@ fn empty_truncated_and_random_files_are_format_errors() {
             random[..8].copy_from_slice(&((length - 8) as u64).to_le_bytes());
             format_error(load_bytes(&random));
         }
+    }
+}
+
+#[test]
+fn a_picture_given_as_a_model_is_named_for_what_it_is() {
+    let digits = std::path::Path::new("tests/fixtures/drawn-digits");
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(digits).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
+            continue;
+        };
+        let kind = match extension {
+            "png" => "PNG",
+            "jpg" => "JPEG",
+            _ => continue,
+        };
+        if !seen.insert(kind) {
+            continue;
+        }
+        let err = format_error(load_model(&path));
+        assert!(
+            err.contains(&format!("a {kind} picture, not a safetensors model file")),
+            "{}: {err}",
+            path.display()
+        );
+    }
+    assert_eq!(seen.len(), 2);
+    // A GIF and a BMP header before a few bytes: refused the same way.
+    for (bytes, kind) in [
+        (&b"GIF89a\x1c\x00\x1c\x00\xf0\x00\x00"[..], "GIF"),
+        (&b"BM\x36\x0c\x00\x00\x00\x00\x00\x00\x36\x00"[..], "BMP"),
+    ] {
+        let err = format_error(load_bytes(bytes));
+        assert!(err.contains(&format!("a {kind} picture")), "{err}");
     }
 }
 

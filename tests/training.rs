@@ -1730,3 +1730,59 @@ fn bad_sample_weights_and_batch_sizes_are_refused_by_name() {
     value_error(&err, "batch_size", "expected at least 1");
     assert_eq!(m.get_weights(), before, "nothing trained");
 }
+
+#[test]
+fn two_layers_of_one_name_are_refused_before_any_step() {
+    let (x, y) = toy(16);
+    let twins = || {
+        Sequential::new()
+            .add(Dense::new(4).name("hidden"))
+            .add(Dense::new(2).name("hidden").activation(Activation::Softmax))
+    };
+    let named_hidden = |err: Error| {
+        assert!(
+            matches!(&err, Error::InvalidArgument { value, .. } if value == "\"hidden\""),
+            "{err}"
+        );
+        assert!(err.to_string().contains("unique"), "{err}");
+    };
+
+    // With an input shape, `build` and so `compile` refuse them.
+    let mut shaped = twins().input_shape([2]);
+    named_hidden(shaped.build().unwrap_err());
+    named_hidden(
+        shaped
+            .compile(
+                Adam::new(),
+                SparseCategoricalCrossentropy::new(),
+                ["accuracy"],
+            )
+            .unwrap_err(),
+    );
+
+    // Without one, `fit` does, before its first step: no epoch is logged.
+    let mut lazy = twins();
+    lazy.compile(
+        Adam::new(),
+        SparseCategoricalCrossentropy::new(),
+        ["accuracy"],
+    )
+    .unwrap();
+    let recorder = Recorder::default();
+    let err = lazy
+        .fit((&x, &y), quiet().callback(recorder.clone()))
+        .unwrap_err();
+    named_hidden(err);
+    assert!(recorder.0.lock().unwrap().is_empty());
+    assert!(!lazy.is_built());
+
+    // Names the model gives never collide with a name given.
+    let mut auto = Sequential::new()
+        .input_shape([2])
+        .add(Dense::new(4).name("dense_1"))
+        .add(Dense::new(4))
+        .add(Dense::new(2));
+    auto.build().unwrap();
+    let names: Vec<&str> = auto.layers().iter().map(|l| l.name()).collect();
+    assert_eq!(names, ["dense_1", "dense", "dense_2"]);
+}

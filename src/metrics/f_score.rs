@@ -99,9 +99,11 @@ impl FromStr for Average {
 /// rows of the predictions' shape, read as numbers as Keras reads them.
 /// Beyond Keras, which refuses them, class labels (one per sample) are
 /// taken as one-hot rows for several output units, and, for one output
-/// unit, one target per sample is its column. For a sigmoid's one unit, set
-/// a threshold such as 0.5: without one, every prediction other than 0 is
-/// a positive, as in Keras.
+/// unit, one target per sample is its column. One output unit (a sigmoid's)
+/// needs a threshold such as 0.5: Keras, without one, counts every
+/// prediction other than 0 as a positive, a score that means nothing, so
+/// kerust refuses that with an [`Error::InvalidArgument`] naming
+/// `threshold`.
 ///
 /// The score is computed as Keras does, with `1e-7` added to the
 /// denominators of precision, recall and the score (and to the total
@@ -228,6 +230,20 @@ impl Metric for FBetaScore {
             .into_dimensionality::<Ix2>()
             .map_err(|_| Error::shape(&self.name, "predictions (batch, classes)", &shape))?;
         let (batch, classes) = y_pred.dim();
+        if classes == 1 && self.threshold.is_none() {
+            // The arg-max of a single column is that column: every
+            // prediction but 0 would be a positive, whatever its value.
+            return Err(Error::invalid(
+                "threshold",
+                "None",
+                format!(
+                    "`{}` sees one output unit, and without a threshold every prediction \
+                     above 0 would count as a positive; set one, e.g. `.threshold(0.5)` \
+                     for a sigmoid",
+                    self.name
+                ),
+            ));
+        }
         let known = self.support.len();
         if known != 0 && known != classes {
             return Err(Error::ShapeMismatch {

@@ -285,8 +285,9 @@ impl Sequential {
     ///
     /// # Errors
     ///
-    /// [`Error::NotBuilt`] when no input shape was given, and whatever a
-    /// layer finds wrong with the shape it receives.
+    /// [`Error::NotBuilt`] when no input shape was given,
+    /// [`Error::InvalidArgument`] when two layers have the same name, and
+    /// whatever a layer finds wrong with the shape it receives.
     pub fn build(&mut self) -> Result<()> {
         let shape = self.input_shape.clone().ok_or_else(|| Error::NotBuilt {
             layer: self.name.clone(),
@@ -309,6 +310,18 @@ impl Sequential {
                 "layers",
                 0,
                 "a model needs at least one layer",
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        if let Some(layer) = self.layers.iter().find(|l| !names.insert(l.name())) {
+            return Err(Error::invalid(
+                "layer name",
+                format!("\"{}\"", layer.name()),
+                format!(
+                    "two layers of `{}` have this name; layer names must be unique \
+                     (leave a name out and the model makes one)",
+                    self.name
+                ),
             ));
         }
         if let Some(given) = &self.input_shape {

@@ -291,9 +291,27 @@ pub fn prepare_file(path: impl AsRef<Path>, how: Preparation) -> Result<Array2<f
     let path = path.as_ref();
     let grey = load_grey(path)?;
     prepare(&grey, how).map_err(|err| match err {
-        Error::InvalidArgument { reason, .. } => Error::format(path, reason),
+        Error::InvalidArgument { reason, .. } => {
+            Error::format(path, format!("{reason}{}", transparency_hint(path)))
+        }
         other => other,
     })
+}
+
+/// For a picture where no ink was found: a hint when it has transparent
+/// pixels, which read as white paper, so that light ink drawn on them
+/// vanishes. Empty otherwise.
+fn transparency_hint(path: &Path) -> &'static str {
+    let transparent = decode(path).is_ok_and(|picture| {
+        picture.color().has_alpha() && colour_levels(picture).0.iter().any(|&(_, a)| a < 1.0)
+    });
+    if transparent {
+        "; the picture has transparent pixels, which read as white paper, so light ink \
+         on them does not show: draw dark ink, or flatten the picture onto a background \
+         of the paper's colour"
+    } else {
+        ""
+    }
 }
 
 /// Writes an image with values in [0, 1] (as [`prepare`] returns them) as an
@@ -1438,6 +1456,30 @@ mod tests {
         let message = err.to_string();
         assert!(
             message.contains("blank.bmp") && message.contains("no ink found"),
+            "{message}"
+        );
+        assert!(!message.contains("transparent"), "{message}");
+    }
+
+    #[test]
+    fn white_ink_on_a_transparent_canvas_is_refused_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        // White strokes on a fully transparent canvas: over white paper,
+        // nothing shows.
+        let mut picture = image::RgbaImage::from_pixel(30, 40, image::Rgba([0, 0, 0, 0]));
+        for y in 5..35 {
+            for x in 12..16 {
+                picture.put_pixel(x, y, image::Rgba([255, 255, 255, 255]));
+            }
+        }
+        let path = save(&DynamicImage::ImageRgba8(picture), dir.path(), "white.png");
+        let message = prepare_file(&path, Preparation::Mnist)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("white.png")
+                && message.contains("no ink found")
+                && message.contains("transparent pixels"),
             "{message}"
         );
     }

@@ -243,8 +243,10 @@ pub struct ImageDataset {
 ///
 /// - [`Error::Io`] naming a folder that cannot be read.
 /// - [`Error::InvalidArgument`] for bad options, `class_names` naming a
-///   folder that is not there (with the ones that are), or
-///   [`LabelMode::Binary`] with other than two classes.
+///   folder that is not there (with the ones that are),
+///   [`LabelMode::Binary`] with other than two classes, or pictures without
+///   class subfolders when labels are inferred (the message counts them and
+///   points to [`no_labels`](DirectoryOptions::no_labels)).
 /// - [`Error::EmptyData`] when there is no class folder or no picture, or
 ///   the split leaves the asked subset empty.
 /// - [`Error::Format`] naming a file that is not a picture it can decode.
@@ -394,6 +396,19 @@ fn classes(directory: &Path, options: &DirectoryOptions) -> Result<(Vec<String>,
         }
     };
     if names.is_empty() {
+        let loose = pictures_directly_in(directory);
+        if loose > 0 {
+            return Err(Error::invalid(
+                "directory",
+                directory.display(),
+                format!(
+                    "found {loose} pictures in the folder itself but no class subfolders; \
+                     labels come from one subfolder per class, holding its pictures: \
+                     make them, or read the pictures without labels with \
+                     `DirectoryOptions::new().no_labels()`"
+                ),
+            ));
+        }
         return Err(Error::EmptyData {
             what: format!(
                 "class subfolders in {} (one per class, holding its pictures)",
@@ -405,8 +420,9 @@ fn classes(directory: &Path, options: &DirectoryOptions) -> Result<(Vec<String>,
     Ok((names, folders))
 }
 
-/// Every picture file under `folder`, in it and its subfolders (symbolic
-/// links are not followed).
+/// Every picture file under `folder`, in it and its subfolders. As in
+/// Keras (`follow_links=False`), a symbolic link to a picture is a picture,
+/// but a link to a folder is not entered (it could lead back up the tree).
 fn picture_files(folder: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(folder).map_err(|e| Error::io(folder, e))? {
         let entry = entry.map_err(|e| Error::io(folder, e))?;
@@ -414,11 +430,22 @@ fn picture_files(folder: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let path = entry.path();
         if kind.is_dir() {
             picture_files(&path, out)?;
-        } else if kind.is_file() && is_picture_name(&path) {
+        } else if is_picture_name(&path) && (kind.is_file() || kind.is_symlink() && path.is_file())
+        {
             out.push(path);
         }
     }
     Ok(())
+}
+
+/// How many picture files lie directly in `folder`; 0 when it cannot be read.
+fn pictures_directly_in(folder: &Path) -> usize {
+    std::fs::read_dir(folder).map_or(0, |entries| {
+        entries
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| is_picture_name(&entry.path()) && entry.path().is_file())
+            .count()
+    })
 }
 
 fn is_picture_name(path: &Path) -> bool {

@@ -210,12 +210,36 @@ fn check_header_length(bytes: &[u8]) -> std::result::Result<(), String> {
     let header = u64::from_le_bytes(*prefix);
     let after = (bytes.len() - 8) as u64;
     if header > after {
+        // Only a file refused anyway is named after a picture signature: a
+        // model's header length can begin with the bytes of "BM".
+        if let Some(kind) = picture_kind(bytes) {
+            return Err(format!(
+                "the file is a {kind} picture, not a safetensors model file (a model is \
+                 saved with `model.save`; a picture to classify goes to `predict`)"
+            ));
+        }
         return Err(format!(
             "the header length field says {header} bytes, but only {after} bytes follow it: \
              the file is truncated or is not a safetensors file"
         ));
     }
     Ok(())
+}
+
+/// The picture format whose signature `bytes` start with, for a picture
+/// given where a model file was expected.
+fn picture_kind(bytes: &[u8]) -> Option<&'static str> {
+    const SIGNATURES: [(&[u8], &str); 5] = [
+        (b"\x89PNG\r\n\x1a\n", "PNG"),
+        (b"\xff\xd8\xff", "JPEG"),
+        (b"GIF87a", "GIF"),
+        (b"GIF89a", "GIF"),
+        (b"BM", "BMP"),
+    ];
+    SIGNATURES
+        .iter()
+        .find(|(signature, _)| bytes.starts_with(signature))
+        .map(|&(_, kind)| kind)
 }
 
 /// A sentence for a reader error.
