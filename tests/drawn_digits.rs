@@ -194,3 +194,103 @@ fn prepared_digits_can_be_saved_and_read_back() {
         .fold(0.0_f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(worst <= 0.5 / 255.0 + 1e-6, "{worst}");
 }
+
+/// The first `count` MNIST test digits drawn as a person would: black ink
+/// on white paper, four times larger, each MNIST pixel a 4x4 square, with
+/// 12 pixels of paper around (136x136), so that a frame drawn near the
+/// edge does not touch a stroke.
+fn mnist_drawings(count: usize) -> Vec<Array2<f32>> {
+    let (_, test) = kerust::datasets::mnist::load_data_from(kerust::datasets::mnist::default_dir())
+        .expect("the repository ships MNIST in data/mnist");
+    test.images()
+        .outer_iter()
+        .take(count)
+        .map(|digit| {
+            Array2::from_shape_fn((136, 136), |(y, x)| {
+                let inside = (12..124).contains(&y) && (12..124).contains(&x);
+                if inside {
+                    255.0 - f32::from(digit[[(y - 12) / 4, (x - 12) / 4]])
+                } else {
+                    255.0
+                }
+            })
+        })
+        .collect()
+}
+
+/// The largest difference between two prepared inputs.
+fn max_difference(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
+    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
+}
+
+/// Draws a rectangle outline `thickness` pixels wide, `margin` pixels in
+/// from the picture's edges, at grey level `level`.
+fn draw_frame(picture: &mut Array2<f32>, margin: usize, thickness: usize, level: f32) {
+    let (height, width) = picture.dim();
+    for ((y, x), v) in picture.indexed_iter_mut() {
+        let inside = y >= margin && y < height - margin && x >= margin && x < width - margin;
+        let near_edge = y < margin + thickness
+            || y >= height - margin - thickness
+            || x < margin + thickness
+            || x >= width - margin - thickness;
+        if inside && near_edge {
+            *v = level;
+        }
+    }
+}
+
+#[test]
+fn a_frame_around_the_digit_is_taken_away_not_read_as_ink_or_paper() {
+    let digits = mnist_drawings(200);
+    for (i, clean) in digits.iter().enumerate() {
+        let expected = digits::prepare(clean, Preparation::Mnist).unwrap();
+        // A black frame on the picture's edge (whose border is then all
+        // ink), and a rectangle drawn around the digit with a margin.
+        for (margin, thickness) in [(0, 4), (0, 1), (2, 3)] {
+            let mut framed = clean.clone();
+            draw_frame(&mut framed, margin, thickness, 0.0);
+            let got = digits::prepare(&framed, Preparation::Mnist).unwrap();
+            let difference = max_difference(&got, &expected);
+            assert!(
+                difference < 1e-6,
+                "digit {i}, frame at {margin} of {thickness} px: differs by {difference}"
+            );
+        }
+        // White ink on black paper, with a white frame.
+        let mut dark = clean.mapv(|v| 255.0 - v);
+        draw_frame(&mut dark, 0, 3, 255.0);
+        let got = digits::prepare(&dark, Preparation::Mnist).unwrap();
+        assert!(
+            max_difference(&got, &expected) < 1e-6,
+            "digit {i} on dark paper"
+        );
+    }
+}
+
+#[test]
+fn specks_of_dust_away_from_the_strokes_change_nothing() {
+    use rand::{Rng, SeedableRng};
+
+    // Off the outermost rows and columns, where the paper's level is read.
+    let digits = mnist_drawings(200);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for (i, clean) in digits.iter().enumerate() {
+        let expected = digits::prepare(clean, Preparation::Mnist).unwrap();
+        let mut dusty = clean.clone();
+        let mut specks = 0;
+        while specks < 60 {
+            let (y, x): (usize, usize) = (rng.random_range(1..135), rng.random_range(1..135));
+            // Two pixels of paper all round, so that the speck stays apart.
+            let clear = (y.saturating_sub(2)..(y + 3).min(136)).all(|yy| {
+                (x.saturating_sub(2)..(x + 3).min(136)).all(|xx| clean[[yy, xx]] == 255.0)
+            });
+            if clear {
+                dusty[[y, x]] = 0.0;
+                specks += 1;
+            }
+        }
+        let got = digits::prepare(&dusty, Preparation::Mnist).unwrap();
+        let difference = max_difference(&got, &expected);
+        assert!(difference < 1e-6, "digit {i}: differs by {difference}");
+    }
+}

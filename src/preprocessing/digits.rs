@@ -83,6 +83,23 @@ const MIN_INK_CONTRAST: f32 = 32.0;
 /// faint specks, JPEG ringing and paper texture.
 const INK_THRESHOLD: f32 = 0.2;
 
+/// Share of a picture's pixels beyond which what differs from the border's
+/// level may not be ink: the border may be a frame or a dark edge around
+/// the paper (see [`FRAME_DEPTH`]).
+const MAX_INK_SHARE: f64 = 0.5;
+
+/// How far in from the edges, as a share of the picture's shorter side,
+/// the paper is looked for again when the border may be a frame.
+const FRAME_DEPTH: f64 = 0.08;
+
+/// Ink of a separate speck, relative to the largest stroke, below which it
+/// is dust, not part of the digit: a single pixel against a few hundred.
+const SPECK_SHARE: f64 = 0.02;
+
+/// Share of a frame's ink that lies near the edges of its own bounding box:
+/// a drawn rectangle has nearly all of it there, a round `0` does not.
+const FRAME_EDGE_SHARE: f64 = 0.9;
+
 /// Thinnest stroke, in pixels of the 28x28 frame, that [`prepare`] leaves
 /// alone: the lower quartile of MNIST's stroke widths. Measured as
 /// [`stroke_width`] does (twice the area over the outline length of the
@@ -185,10 +202,21 @@ pub fn load_grey(path: impl AsRef<Path>) -> Result<Array2<f32>> {
 /// 1. The paper's level is the mean of the border pixels. Light paper
 ///    (mean above 127.5) means dark ink, and the picture is inverted; dark
 ///    paper means the ink is already light, and it is not inverted again.
+///    When more than half of the picture then differs from the paper, the
+///    border may be a frame or a dark edge: if the ring of pixels 8 % of
+///    the shorter side further in is of the other polarity, and leaves
+///    less of the picture as ink, its mean is the paper instead. A bold
+///    digit on plain paper keeps the border's polarity.
 /// 2. Ink is how far a pixel is from the paper's level, on the ink's side.
 ///    Pixels below a fifth of the strongest ink count as paper; the rest is
 ///    scaled so that the strongest ink is 1.
-/// 3. Strokes too thin or too bold for MNIST are brought into its range.
+/// 3. What is not the digit is taken away, with a pixel around it, and the
+///    rest is scaled again: a rectangle drawn around the digit (a piece of
+///    8-connected ink whose box holds all the other ink, with nine tenths
+///    of its own ink near the edges of that box, which a round `0` does
+///    not have), then specks, pieces with less than 2 % of the ink of the
+///    largest piece.
+/// 4. Strokes too thin or too bold for MNIST are brought into its range.
 ///    The stroke width is estimated on the cropped ink as twice its area
 ///    over its outline length (pixels of at least half the strongest ink).
 ///    Scaled down with the ink, it should be at least 1.65 pixels, the
@@ -202,11 +230,11 @@ pub fn load_grey(path: impl AsRef<Path>) -> Result<Array2<f32>> {
 ///    edge, so that they come down to the upper bound once scaled (the
 ///    amount allows for the ink's box shrinking with its strokes). Strokes
 ///    within that range are left as they are.
-/// 4. The ink's bounding box is scaled to fit 20x20, keeping its aspect
+/// 5. The ink's bounding box is scaled to fit 20x20, keeping its aspect
 ///    ratio, with area averaging when it shrinks (thin strokes become grey
 ///    rather than vanish) and linear interpolation when it grows. The
 ///    result is stretched again so that its strongest pixel is 1.
-/// 5. It is placed in the 28x28 frame so that its centre of mass falls on
+/// 6. It is placed in the 28x28 frame so that its centre of mass falls on
 ///    row and column [`CENTRE`], rounded to whole pixels; anything shifted
 ///    past the frame's edge is cut off.
 ///
@@ -224,12 +252,12 @@ pub fn load_grey(path: impl AsRef<Path>) -> Result<Array2<f32>> {
 ///
 /// # Limitations
 ///
-/// - Every pixel that differs from the paper by more than a fifth of the
-///   strongest ink counts: a speck, a second digit or a frame drawn around
-///   the digit widens the bounding box and shrinks the digit. Crop such
-///   pictures first.
-/// - The border must be mostly paper; a digit that covers most of the
-///   border can have its polarity misjudged.
+/// - A second digit, a frame that touches a stroke, a frame that is not
+///   closed, or a large blot counts as ink: it widens the bounding box and
+///   shrinks the digit. Crop such pictures first.
+/// - The border, or the ring 8 % further in, must be mostly paper: a digit
+///   that covers most of both, or a frame thicker than 8 % of the picture,
+///   can have its polarity misjudged.
 /// - A very bold pen can fill a small loop, such as the upper loop of an 8;
 ///   thinning narrows the strokes around it but does not open it again.
 /// - The width estimate is one number for the whole digit: a drawing that
@@ -577,7 +605,7 @@ fn prepare_naive(grey: &Array2<f32>) -> Array2<f32> {
 
 /// MNIST's normalisation; see [`prepare`].
 fn prepare_mnist(grey: &Array2<f32>) -> Result<Array2<f32>> {
-    let ink = ink_from_paper(grey)?;
+    let ink = keep_the_digit(ink_from_paper(grey)?);
     let ((top, bottom), (left, right)) = bounding_box(&ink);
     let cropped = fit_stroke_width(ink.slice(s![top..bottom, left..right]).to_owned());
 
@@ -589,11 +617,30 @@ fn prepare_mnist(grey: &Array2<f32>) -> Result<Array2<f32>> {
     Ok(place_by_centre_of_mass(&fitted))
 }
 
-/// Ink in [0, 1], 0 for paper, from grey levels on light or dark paper.
+/// Ink in grey levels, how far each pixel is from the paper on the ink's
+/// side, from a picture on light or dark paper.
 fn ink_from_paper(grey: &Array2<f32>) -> Result<Array2<f32>> {
-    let paper = border_mean(grey);
+    let ink_at = |paper: f32| {
+        let light_paper = paper > 127.5;
+        grey.mapv(|v| (if light_paper { paper - v } else { v - paper }).max(0.0))
+    };
+    let inked = |ink: &Array2<f32>| ink.iter().filter(|&&v| v >= MIN_INK_CONTRAST).count();
+    let mut paper = border_mean(grey, 0);
+    let mut ink = ink_at(paper);
+    let (height, width) = grey.dim();
+    let depth = (height.min(width) as f64 * FRAME_DEPTH) as usize;
+    if inked(&ink) as f64 > MAX_INK_SHARE * ink.len() as f64 && depth > 0 {
+        // Most of the picture differs from its border. If a ring further in
+        // is of the other polarity, the border is a frame or a dark edge
+        // around the paper, and that ring is the paper; otherwise the
+        // digit is simply bold.
+        let inner = border_mean(grey, depth);
+        if (inner > 127.5) != (paper > 127.5) && inked(&ink_at(inner)) < inked(&ink) {
+            paper = inner;
+            ink = ink_at(paper);
+        }
+    }
     let light_paper = paper > 127.5;
-    let ink = grey.mapv(|v| if light_paper { paper - v } else { v - paper }.max(0.0));
 
     let peak = ink.fold(0.0_f32, |m, &v| m.max(v));
     log::debug!("paper level {paper:.1} (light: {light_paper}), strongest ink {peak:.1}");
@@ -609,14 +656,169 @@ fn ink_from_paper(grey: &Array2<f32>) -> Result<Array2<f32>> {
         ));
     }
 
-    let threshold = INK_THRESHOLD * peak;
-    Ok(ink.mapv(|v| if v < threshold { 0.0 } else { v / peak }))
+    Ok(ink)
 }
 
-/// Mean of the pixels on the picture's outermost rows and columns.
-fn border_mean(grey: &Array2<f32>) -> f32 {
+/// Ink scaled so that its strongest pixel is 1, with what is under
+/// [`INK_THRESHOLD`] of it taken as paper.
+fn scaled_ink(ink: &Array2<f32>) -> Array2<f32> {
+    let peak = ink.fold(0.0_f32, |m, &v| m.max(v));
+    let threshold = INK_THRESHOLD * peak;
+    ink.mapv(|v| if v < threshold { 0.0 } else { v / peak })
+}
+
+/// One piece of ink: 8-connected non-zero pixels.
+struct Piece {
+    /// Its pixels, as indices into the picture's row-major order.
+    pixels: Vec<usize>,
+    /// The sum of its ink.
+    mass: f64,
+    /// Its bounding box: top, bottom, left, right (bottom and right past
+    /// the end).
+    rows: (usize, usize),
+    cols: (usize, usize),
+}
+
+impl Piece {
+    /// Whether `other`'s box lies inside this piece's box.
+    fn encloses(&self, other: &Piece) -> bool {
+        self.rows.0 <= other.rows.0
+            && other.rows.1 <= self.rows.1
+            && self.cols.0 <= other.cols.0
+            && other.cols.1 <= self.cols.1
+    }
+
+    /// Whether nearly all its ink lies near the edges of its box, as a
+    /// drawn rectangle's does: within a tenth of the box's shorter side,
+    /// and at least two pixels.
+    fn is_ring_shaped(&self, ink: &[f32], width: usize) -> bool {
+        let (height, breadth) = (self.rows.1 - self.rows.0, self.cols.1 - self.cols.0);
+        let margin = (height.min(breadth) / 10).max(2);
+        let near_edge: f64 = self
+            .pixels
+            .iter()
+            .filter(|&&i| {
+                let (y, x) = (i / width, i % width);
+                y < self.rows.0 + margin
+                    || y + margin >= self.rows.1
+                    || x < self.cols.0 + margin
+                    || x + margin >= self.cols.1
+            })
+            .map(|&i| f64::from(ink[i]))
+            .sum();
+        near_edge >= FRAME_EDGE_SHARE * self.mass
+    }
+}
+
+/// The 8-connected pieces of non-zero ink.
+fn pieces(ink: &[f32], height: usize, width: usize) -> Vec<Piece> {
+    let mut seen = vec![false; ink.len()];
+    let mut found = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..ink.len() {
+        if seen[start] || ink[start] <= 0.0 {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let mut piece = Piece {
+            pixels: Vec::new(),
+            mass: 0.0,
+            rows: (usize::MAX, 0),
+            cols: (usize::MAX, 0),
+        };
+        while let Some(i) = stack.pop() {
+            let (y, x) = (i / width, i % width);
+            piece.pixels.push(i);
+            piece.mass += f64::from(ink[i]);
+            piece.rows = (piece.rows.0.min(y), piece.rows.1.max(y + 1));
+            piece.cols = (piece.cols.0.min(x), piece.cols.1.max(x + 1));
+            for ny in y.saturating_sub(1)..(y + 2).min(height) {
+                for nx in x.saturating_sub(1)..(x + 2).min(width) {
+                    let j = ny * width + nx;
+                    if !seen[j] && ink[j] > 0.0 {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        found.push(piece);
+    }
+    found
+}
+
+/// The ink, scaled as [`scaled_ink`] does, without what is not the digit:
+/// a rectangle drawn around it (a ring-shaped piece whose box holds the
+/// other ink), then specks whose ink is under [`SPECK_SHARE`] of the
+/// largest piece's. What is taken away is taken with a pixel around it
+/// before the rest is scaled again, so that the digit comes out as it
+/// would without them. A picture of one piece is only scaled.
+fn keep_the_digit(mut ink: Array2<f32>) -> Array2<f32> {
+    let (height, width) = ink.dim();
+    let scaled = scaled_ink(&ink);
+    let Some(values) = scaled.as_slice() else {
+        return scaled;
+    };
+    let mut found = pieces(values, height, width);
+    if found.len() < 2 {
+        return scaled;
+    }
+    found.sort_by(|a, b| b.mass.total_cmp(&a.mass));
+    let mut dropped = vec![false; found.len()];
+    let weighty = |piece: &Piece, largest: f64| piece.mass >= SPECK_SHARE * largest;
+    // A frame: the heaviest ring-shaped piece whose box holds all the
+    // others of any weight.
+    for (k, candidate) in found.iter().enumerate() {
+        let mut others = found
+            .iter()
+            .enumerate()
+            .filter(|&(j, piece)| j != k && weighty(piece, found[0].mass))
+            .peekable();
+        if others.peek().is_some()
+            && others.all(|(_, piece)| candidate.encloses(piece))
+            && candidate.is_ring_shaped(values, width)
+        {
+            dropped[k] = true;
+            break;
+        }
+    }
+    let largest = found
+        .iter()
+        .zip(&dropped)
+        .filter(|&(_, &drop)| !drop)
+        .map(|(piece, _)| piece.mass)
+        .fold(0.0, f64::max);
+    for (piece, drop) in found.iter().zip(dropped.iter_mut()) {
+        *drop |= !weighty(piece, largest);
+    }
+    let count = dropped.iter().filter(|&&drop| drop).count();
+    if count == 0 {
+        return scaled;
+    }
+    log::debug!("{count} of {} pieces of ink are not the digit", found.len());
+    for (piece, _) in found.iter().zip(&dropped).filter(|&(_, &drop)| drop) {
+        for &i in &piece.pixels {
+            let (y, x) = (i / width, i % width);
+            ink.slice_mut(s![
+                y.saturating_sub(1)..(y + 2).min(height),
+                x.saturating_sub(1)..(x + 2).min(width)
+            ])
+            .fill(0.0);
+        }
+    }
+    scaled_ink(&ink)
+}
+
+/// Mean of the pixels on the rectangle `depth` pixels in from the edges:
+/// with `depth` 0, the picture's outermost rows and columns. `depth` is
+/// less than half the shorter side.
+fn border_mean(grey: &Array2<f32>, depth: usize) -> f32 {
     let (height, width) = grey.dim();
-    let on_border = |(y, x): (usize, usize)| y == 0 || x == 0 || y + 1 == height || x + 1 == width;
+    let on_border = |(y, x): (usize, usize)| {
+        let within = (depth..height - depth).contains(&y) && (depth..width - depth).contains(&x);
+        within && (y == depth || x == depth || y + 1 + depth == height || x + 1 + depth == width)
+    };
     let (sum, count) = grey
         .indexed_iter()
         .filter(|&(index, _)| on_border(index))
