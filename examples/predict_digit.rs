@@ -1,10 +1,10 @@
 //! Classify digits drawn by a person with a model trained on MNIST.
 //!
 //! Each picture (PNG, JPEG, BMP or GIF, any colour type) is prepared as MNIST
-//! was made — paper found from the border, ink cropped, fitted into 20x20
-//! keeping its aspect ratio, centred by its centre of mass in 28x28 — or, with
-//! `--preprocess naive`, only greyed, resized and inverted as the original
-//! study did. Then the model says which digit it sees and how sure it is.
+//! was made — paper found from the border, frames and specks taken away, ink
+//! cropped, fitted into 20x20 keeping its aspect ratio, centred by its centre
+//! of mass in 28x28 — or, with `--preprocess naive`, only greyed, resized and
+//! inverted as the original study did. Then the model says which digit it sees and how sure it is.
 //!
 //! ```text
 //! cargo run --release --example mnist_mlp            # trains and saves the model
@@ -42,10 +42,10 @@ that mnist_mlp trained, and how sure the model is.
 options (default in brackets):
   --model PATH           the saved model [runs/mnist_mlp/model.safetensors,
                          relative to the current folder]
-  --preprocess HOW       mnist: paper found from the border, ink cropped,
-                         fitted into 20x20, centred by its centre of mass, as
-                         MNIST was made; naive: grey, resize to 28x28, invert
-                         [mnist]
+  --preprocess HOW       mnist: paper found from the border, frames and
+                         specks taken away, ink cropped, fitted into 20x20,
+                         centred by its centre of mass, as MNIST was made;
+                         naive: grey, resize to 28x28, invert [mnist]
   --json                 one JSON object per line: file, predicted,
                          confidence, top3
   --save-prepared DIR    write the 28x28 inputs the model saw as PNG files,

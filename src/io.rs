@@ -35,6 +35,16 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     })();
     if let Err(source) = result {
         let _ = fs::remove_file(&temporary);
+        if source.kind() == std::io::ErrorKind::NotFound && !folder.is_dir() {
+            let missing = std::io::Error::new(
+                source.kind(),
+                format!(
+                    "the folder `{}` does not exist; create it first ({source})",
+                    folder.display()
+                ),
+            );
+            return Err(Error::io(path, missing));
+        }
         return Err(Error::io(path, source));
     }
     Ok(())
@@ -58,7 +68,10 @@ mod tests {
     fn a_missing_folder_is_an_io_error_naming_the_path() {
         let err = write_atomic("/nonexistent-folder/x.txt", b"x").unwrap_err();
         assert!(
-            err.to_string().contains("/nonexistent-folder/x.txt"),
+            err.to_string().contains("/nonexistent-folder/x.txt")
+                && err
+                    .to_string()
+                    .contains("the folder `/nonexistent-folder` does not exist"),
             "{err}"
         );
     }

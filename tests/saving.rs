@@ -459,6 +459,29 @@ fn an_unbuilt_model_or_one_with_repeated_names_is_not_saved() {
 }
 
 #[test]
+fn a_file_named_for_keras_formats_is_refused_and_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = architecture(1);
+    model.build().unwrap();
+    for name in ["model.keras", "model.h5", "best.weights.h5", "MODEL.HDF5"] {
+        let path = dir.path().join(name);
+        for result in [model.save(&path), model.save_weights(&path)] {
+            let err = result.unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidArgument { name, .. } if name == "path"),
+                "{err}"
+            );
+            assert!(err.to_string().contains("`.safetensors`"), "{err}");
+        }
+        assert!(!path.exists());
+    }
+    // Any other name, or none, is the user's choice.
+    for name in ["model.safetensors", "model", "model.bin"] {
+        model.save(dir.path().join(name)).unwrap();
+    }
+}
+
+#[test]
 fn a_failed_save_leaves_the_previous_file_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");

@@ -423,6 +423,12 @@ pub enum FitData<'a> {
 
 /// Anything [`Sequential::fit`](super::Sequential::fit) can train on: a pair
 /// `(&x, &y)` of `f32` arrays, or a [`BatchSource`].
+#[diagnostic::on_unimplemented(
+    message = "`fit` cannot train on `{Self}`",
+    label = "expected `(&x, &y)` with both arrays of `f32`, or a `BatchSource`",
+    note = "class labels are `f32` too: convert integer labels with `y.mapv(|v| v as f32)`",
+    note = "pass references, `(&x, &y)`, not the arrays themselves"
+)]
 pub trait IntoFitData<'a> {
     /// Wraps the data.
     fn into_fit_data(self) -> FitData<'a>;

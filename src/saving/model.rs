@@ -63,7 +63,9 @@ impl Sequential {
     /// [`Error::NotBuilt`] before the model's weights exist;
     /// [`Error::InvalidArgument`] when two layers share a name, a layer has
     /// no name or is called `optimizer` (a name the file keeps for the
-    /// optimizer's state); [`Error::Io`] when the file cannot be written.
+    /// optimizer's state), or when the file name ends in `.keras`, `.h5` or
+    /// `.hdf5`, Keras' formats, which this file is not; [`Error::Io`] when
+    /// the file cannot be written.
     ///
     /// # Examples
     ///
@@ -113,6 +115,7 @@ impl Sequential {
     /// ```
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
         check_savable(self)?;
+        check_file_name(path.as_ref())?;
         let bytes = encode(&base_metadata(), &weight_tensors(self)?)?;
         write_atomic(path, &bytes)
     }
@@ -411,6 +414,7 @@ pub fn restore_checkpoint(model: &mut Sequential, path: impl AsRef<Path>) -> Res
 /// Writes `model`, with `epoch` for a checkpoint.
 fn write_model(model: &Sequential, path: &Path, epoch: Option<usize>) -> Result<()> {
     check_savable(model)?;
+    check_file_name(path)?;
     let mut metadata = base_metadata();
     metadata.insert(KEY_MODEL.to_string(), model_config(model).to_string());
     let mut tensors = weight_tensors(model)?;
@@ -457,6 +461,26 @@ fn check_savable(model: &Sequential) -> Result<()> {
     }
     let names: Vec<&str> = model.layers().iter().map(|l| l.name()).collect();
     check_layer_names(&names).map_err(|(name, reason)| Error::invalid("layer name", name, reason))
+}
+
+/// Refuses a file name that claims one of Keras' formats, `.keras` or
+/// HDF5, for a file that kerust writes as safetensors.
+fn check_file_name(path: &Path) -> Result<()> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some(format @ ("keras" | "h5" | "hdf5")) => Err(Error::invalid(
+            "path",
+            path.display(),
+            format!(
+                "kerust writes safetensors files, which Keras cannot read as `.{format}`; \
+                 name the file `.safetensors`"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses empty, repeated and reserved layer names; gives the name and why.
