@@ -779,6 +779,52 @@ fn save_best_only_saves_the_epochs_that_improve_the_monitored_value() {
 }
 
 #[test]
+fn a_checkpoint_named_for_keras_is_refused_before_the_first_step() {
+    let (x, y) = toy(16);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["best.keras", "{epoch:02d}.weights.h5"] {
+        let mut model = adam_model(0);
+        let before = model.get_weights();
+        let checkpoint = ModelCheckpoint::new(dir.path().join(name));
+        let err = model
+            .fit((&x, &y), quiet().callback(checkpoint))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument { name, .. } if name == "path"),
+            "{err}"
+        );
+        assert_eq!(model.get_weights(), before, "{name}: no step was taken");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_placeholder_for_a_key_not_logged_is_named_as_the_file_path_s() {
+    let (x, y) = toy(16);
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = ModelCheckpoint::new(dir.path().join("m-{val_accuracy:.3f}.safetensors"));
+    let err = adam_model(0)
+        .fit((&x, &y), quiet().callback(checkpoint))
+        .unwrap_err();
+    match &err {
+        Error::InvalidArgument {
+            name,
+            value,
+            reason,
+        } => {
+            assert_eq!(name, "filepath");
+            assert_eq!(value, "{val_accuracy}");
+            assert!(reason.contains("placeholder"), "{err}");
+            assert!(
+                reason.ends_with("available: epoch, loss, accuracy, learning_rate"),
+                "{err}"
+            );
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+#[test]
 fn save_best_only_without_the_monitored_key_is_a_missing_metric_error() {
     let (x, y) = toy(16);
     let dir = tempfile::tempdir().unwrap();

@@ -36,10 +36,12 @@ use crate::{Error, Result};
 /// # Errors
 ///
 /// `fit` stops with [`Error::InvalidArgument`] before the first epoch for a
-/// path that is not UTF-8 or whose placeholders cannot be read; with
-/// [`Error::MissingMetric`] when the path or `save_best_only` needs a key
-/// that the epoch's logs do not hold (listing those they do); and with the
-/// error of a failed save.
+/// path that is not UTF-8, whose placeholders cannot be read, or whose name
+/// ends in `.keras`, `.h5` or `.hdf5` (Keras' formats, which a kerust file
+/// is not); with [`Error::InvalidArgument`] naming the placeholder when the
+/// path needs a key that the epoch's logs do not hold, and
+/// [`Error::MissingMetric`] when `save_best_only` does (both listing the
+/// keys logged); and with the error of a failed save.
 ///
 /// # Limitations
 ///
@@ -158,7 +160,7 @@ impl ModelCheckpoint {
 impl Callback for ModelCheckpoint {
     fn on_train_begin(&mut self, _model: &mut Sequential, _logs: &Logs) -> Result<()> {
         parse(self.template()?)?;
-        Ok(())
+        crate::saving::check_file_name(&self.filepath)
     }
 
     fn on_epoch_end(
@@ -206,12 +208,18 @@ fn create_folder(path: &Path) -> Result<()> {
     }
 }
 
+/// The error for a placeholder of the file path that names a key the logs
+/// do not hold.
 fn missing(key: &str, logs: &Logs) -> Error {
-    Error::MissingMetric {
-        callback: "ModelCheckpoint".to_string(),
-        key: key.to_string(),
-        available: logs.keys().collect::<Vec<_>>().join(", "),
-    }
+    let available = logs.keys().collect::<Vec<_>>().join(", ");
+    Error::invalid(
+        "filepath",
+        format!("{{{key}}}"),
+        format!(
+            "the file path's placeholder names `{key}`, which is not logged; \
+             available: epoch, {available}"
+        ),
+    )
 }
 
 /// A piece of a file path template.
@@ -437,11 +445,18 @@ mod tests {
     fn a_key_the_logs_lack_lists_those_they_hold() {
         let err = filled("{val_acc:.2f}", 1).unwrap_err();
         match err {
-            Error::MissingMetric { key, available, .. } => {
-                assert_eq!(key, "val_acc");
-                assert_eq!(available, "loss, val_loss, val_accuracy, delta");
+            Error::InvalidArgument {
+                name,
+                value,
+                reason,
+            } => {
+                assert_eq!((name.as_str(), value.as_str()), ("filepath", "{val_acc}"));
+                assert!(
+                    reason.ends_with("available: epoch, loss, val_loss, val_accuracy, delta"),
+                    "{reason}"
+                );
             }
-            other => panic!("expected MissingMetric, got {other}"),
+            other => panic!("expected InvalidArgument, got {other}"),
         }
     }
 

@@ -9,7 +9,6 @@ use ndarray::ArrayViewD;
 use serde_json::{json, Value};
 
 use super::Metric;
-use crate::error::format_shape;
 use crate::{Error, Result};
 
 /// The largest `num_thresholds`: Keras places a prediction among the
@@ -389,14 +388,9 @@ impl Metric for Auc {
         self.validate()?;
         let rows = |a: &ArrayViewD<'_, f32>| a.shape().first().copied();
         if y_true.len() != y_pred.len() || rows(&y_true) != rows(&y_pred) {
-            return Err(Error::ShapeMismatch {
-                layer: self.name.clone(),
-                expected: format!(
-                    "one target per prediction, {} (or one per sample for one output unit)",
-                    format_shape(y_pred.shape())
-                ),
-                got: format_shape(y_true.shape()),
-            });
+            return Err(super::not_one_target_per_prediction(
+                &self.name, &y_true, &y_pred,
+            ));
         }
         if self.positives.len() != self.num_thresholds {
             self.positives = vec![0; self.num_thresholds];
@@ -583,5 +577,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("one target per prediction"), "{err}");
+        assert!(
+            err.contains("class labels?") && err.contains("to_categorical(&y, 2)"),
+            "{err}"
+        );
+        // Targets of another count are not taken for labels.
+        let short = array![1.0_f32].into_dyn();
+        let err = Auc::new()
+            .update(short.view(), probs.view())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("class labels?"), "{err}");
     }
 }

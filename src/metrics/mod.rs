@@ -189,3 +189,30 @@ into_metric_for!(
     TopKCategoricalAccuracy,
     SparseTopKCategoricalAccuracy
 );
+
+/// The shape error of a metric that reads one target per prediction, as
+/// Keras' AUC, precision and recall do, with a hint when the targets are
+/// class labels given to several output units.
+pub(crate) fn not_one_target_per_prediction(
+    metric: &str,
+    y_true: &ArrayViewD<'_, f32>,
+    y_pred: &ArrayViewD<'_, f32>,
+) -> Error {
+    let mut got = crate::error::format_shape(y_true.shape());
+    let classes = y_pred.shape().get(1).copied().unwrap_or(1);
+    let labels = y_true.ndim() == 1 || (y_true.ndim() == 2 && y_true.shape()[1] == 1);
+    if labels && classes > 1 && y_true.shape().first() == y_pred.shape().first() {
+        got.push_str(&format!(
+            ": class labels? `{metric}` reads one-hot rows, as in Keras; train on \
+             `kerust::utils::to_categorical(&y, {classes})` with `CategoricalCrossentropy`"
+        ));
+    }
+    Error::ShapeMismatch {
+        layer: metric.into(),
+        expected: format!(
+            "one target per prediction, {} (or one per sample for one output unit)",
+            crate::error::format_shape(y_pred.shape())
+        ),
+        got,
+    }
+}

@@ -5,8 +5,7 @@ use ndarray::ArrayViewD;
 use serde_json::{json, Value};
 
 use super::Metric;
-use crate::error::format_shape;
-use crate::{Error, Result};
+use crate::Result;
 
 /// Counts of one batch: true positives, false positives, false negatives.
 /// A prediction above `threshold` is positive; a target other than 0 is.
@@ -18,14 +17,7 @@ fn count(
 ) -> Result<(u64, u64, u64)> {
     let rows = |a: &ArrayViewD<'_, f32>| a.shape().first().copied();
     if y_true.len() != y_pred.len() || rows(y_true) != rows(y_pred) {
-        return Err(Error::ShapeMismatch {
-            layer: metric.into(),
-            expected: format!(
-                "one target per prediction, {} (or one per sample for one output unit)",
-                format_shape(y_pred.shape())
-            ),
-            got: format_shape(y_true.shape()),
-        });
+        return Err(super::not_one_target_per_prediction(metric, y_true, y_pred));
     }
     let (mut tp, mut fp, mut fn_) = (0, 0, 0);
     for (&t, &p) in y_true.iter().zip(y_pred.iter()) {
@@ -299,6 +291,11 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("`recall` expected shape one target per"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("class labels? `recall` reads one-hot rows"),
             "{err}"
         );
     }

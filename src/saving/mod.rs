@@ -131,6 +131,8 @@ pub use model::{
 };
 pub use registry::{LayerMaker, LayerRegistry};
 
+pub(crate) use model::check_file_name;
+
 /// The value of the `format` metadata key of every kerust file.
 pub const FORMAT: &str = "kerust";
 

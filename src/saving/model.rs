@@ -465,7 +465,7 @@ fn check_savable(model: &Sequential) -> Result<()> {
 
 /// Refuses a file name that claims one of Keras' formats, `.keras` or
 /// HDF5, for a file that kerust writes as safetensors.
-fn check_file_name(path: &Path) -> Result<()> {
+pub(crate) fn check_file_name(path: &Path) -> Result<()> {
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
