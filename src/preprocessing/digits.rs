@@ -680,14 +680,6 @@ struct Piece {
 }
 
 impl Piece {
-    /// Whether `other`'s box lies inside this piece's box.
-    fn encloses(&self, other: &Piece) -> bool {
-        self.rows.0 <= other.rows.0
-            && other.rows.1 <= self.rows.1
-            && self.cols.0 <= other.cols.0
-            && other.cols.1 <= self.cols.1
-    }
-
     /// Whether nearly all its ink lies near the edges of its box, as a
     /// drawn rectangle's does: within a tenth of the box's shorter side,
     /// and at least two pixels.
@@ -768,19 +760,27 @@ fn keep_the_digit(mut ink: Array2<f32>) -> Array2<f32> {
     let mut dropped = vec![false; found.len()];
     let weighty = |piece: &Piece, largest: f64| piece.mass >= SPECK_SHARE * largest;
     // A frame: the heaviest ring-shaped piece whose box holds all the
-    // others of any weight.
-    for (k, candidate) in found.iter().enumerate() {
-        let mut others = found
+    // others of any weight, that is the box around all of them. (A frame
+    // of no weight goes with the specks.)
+    let heavy = found
+        .iter()
+        .take_while(|p| weighty(p, found[0].mass))
+        .count();
+    if heavy >= 2 {
+        let around = found[..heavy].iter().fold(
+            ((usize::MAX, 0), (usize::MAX, 0)),
+            |((top, bottom), (left, right)), p| {
+                (
+                    (top.min(p.rows.0), bottom.max(p.rows.1)),
+                    (left.min(p.cols.0), right.max(p.cols.1)),
+                )
+            },
+        );
+        let frame = found[..heavy]
             .iter()
-            .enumerate()
-            .filter(|&(j, piece)| j != k && weighty(piece, found[0].mass))
-            .peekable();
-        if others.peek().is_some()
-            && others.all(|(_, piece)| candidate.encloses(piece))
-            && candidate.is_ring_shaped(values, width)
-        {
+            .position(|p| (p.rows, p.cols) == around && p.is_ring_shaped(values, width));
+        if let Some(k) = frame {
             dropped[k] = true;
-            break;
         }
     }
     let largest = found
