@@ -13,7 +13,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 ///
 /// Library code returns one of these for anything a caller can pass in; it
 /// panics only on a broken internal invariant.
-#[derive(Debug, thiserror::Error)]
+///
+/// `{:?}` writes the same sentence as `{}`, so that an error returned from
+/// `main`, which Rust prints with `Debug`, reads as a message; `{:#?}` puts
+/// the variant's name before it. Match on the variant for its fields.
+///
+/// ```
+/// let err = kerust::Error::invalid("batch_size", 0, "expected at least 1");
+/// assert_eq!(format!("{err:?}"), "invalid `batch_size` = 0: expected at least 1");
+/// assert_eq!(format!("{err:#?}"), "InvalidArgument: invalid `batch_size` = 0: expected at least 1");
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An array had a shape other than the one a layer, loss or call needs.
@@ -163,6 +173,29 @@ pub enum Error {
         /// The keys that do exist, comma separated.
         available: String,
     },
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            let variant = match self {
+                Error::ShapeMismatch { .. } => "ShapeMismatch",
+                Error::LabelOutOfRange { .. } => "LabelOutOfRange",
+                Error::TargetOutOfRange { .. } => "TargetOutOfRange",
+                Error::NonFiniteInput { .. } => "NonFiniteInput",
+                Error::EmptyData { .. } => "EmptyData",
+                Error::NotCompiled { .. } => "NotCompiled",
+                Error::NotBuilt { .. } => "NotBuilt",
+                Error::InvalidArgument { .. } => "InvalidArgument",
+                Error::NonFiniteLoss { .. } => "NonFiniteLoss",
+                Error::Io { .. } => "Io",
+                Error::Format { .. } => "Format",
+                Error::MissingMetric { .. } => "MissingMetric",
+            };
+            write!(f, "{variant}: ")?;
+        }
+        write!(f, "{self}")
+    }
 }
 
 impl Error {
