@@ -635,9 +635,11 @@ fn ink_from_paper(grey: &Array2<f32>) -> Result<Array2<f32>> {
         // around the paper, and that ring is the paper; otherwise the
         // digit is simply bold.
         let inner = border_mean(grey, depth);
-        if (inner > 127.5) != (paper > 127.5) && inked(&ink_at(inner)) < inked(&ink) {
-            paper = inner;
-            ink = ink_at(paper);
+        if (inner > 127.5) != (paper > 127.5) {
+            let inner_ink = ink_at(inner);
+            if inked(&inner_ink) < inked(&ink) {
+                (paper, ink) = (inner, inner_ink);
+            }
         }
     }
     let light_paper = paper > 127.5;

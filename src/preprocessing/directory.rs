@@ -430,8 +430,7 @@ fn picture_files(folder: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let path = entry.path();
         if kind.is_dir() {
             picture_files(&path, out)?;
-        } else if is_picture_name(&path) && (kind.is_file() || kind.is_symlink() && path.is_file())
-        {
+        } else if is_picture(&path) {
             out.push(path);
         }
     }
@@ -443,9 +442,14 @@ fn pictures_directly_in(folder: &Path) -> usize {
     std::fs::read_dir(folder).map_or(0, |entries| {
         entries
             .filter_map(|entry| entry.ok())
-            .filter(|entry| is_picture_name(&entry.path()) && entry.path().is_file())
+            .filter(|entry| is_picture(&entry.path()))
             .count()
     })
+}
+
+/// Whether `path` is a file, or a link to one, with a picture's extension.
+fn is_picture(path: &Path) -> bool {
+    is_picture_name(path) && path.is_file()
 }
 
 fn is_picture_name(path: &Path) -> bool {
